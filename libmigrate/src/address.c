@@ -1,0 +1,1 @@
+/* address.c - placeholder until written */

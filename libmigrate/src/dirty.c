@@ -1,0 +1,1 @@
+/* dirty.c - placeholder until written */

@@ -1,0 +1,35 @@
+/*
+ * tls.h - TLS 1.3 with mutual authentication, through OpenSSL 3.
+ *
+ * Both sides present a certificate; each must chain to the configured CA.
+ * The client (source) also requires the server's certificate to carry the
+ * expected name; the server (target) checks the client's name when one is
+ * configured. Anything below TLS 1.3 is refused.
+ */
+#ifndef MIG_TLS_H
+#define MIG_TLS_H
+
+#include <openssl/ssl.h>
+
+#include "stream.h"
+
+/*
+ * Builds an SSL_CTX for one side from PEM files. On failure returns
+ * MIG_ETLS (or -ENOENT etc.) and writes a sentence for a user into `err`,
+ * naming the file and what is wrong with it. The caller owns *out
+ * (SSL_CTX_free).
+ */
+int mig__tls_ctx_new(SSL_CTX **out, const struct mig_tls_params *p,
+		     int server, char *err, size_t errlen);
+
+/*
+ * Wraps connected socket `fd` (ownership passes to the stream) in TLS.
+ * `peer_name` (may be NULL on the server) is the name the peer's
+ * certificate must carry. The handshake runs through
+ * mig__stream_handshake(); a certificate failure returns MIG_ECERT with
+ * error_text such as "peer certificate rejected: certificate has expired".
+ */
+int mig__stream_tls_new(struct mig__stream **out, SSL_CTX *ctx, int fd,
+			int server, const char *peer_name);
+
+#endif /* MIG_TLS_H */

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder replaced by the TLS work.
+mkdir -p "$1"
