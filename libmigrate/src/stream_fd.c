@@ -1,0 +1,1 @@
+/* stream_fd.c - placeholder until written */
