@@ -26,7 +26,9 @@ struct mig__addr {
 int mig__addr_parse(const char *s, struct mig__addr *a);
 
 /*
- * Connects to a tcp or unix address, waiting at most `timeout_ms`.
+ * Connects to a tcp or unix address, waiting at most `timeout_ms` for the
+ * connection (name resolution is not covered: getaddrinfo cannot be
+ * interrupted).
  * Returns 0 and a connected, non-blocking socket in *fd (TCP_NODELAY and
  * keepalive set), or a negative errno (-ETIMEDOUT, -ECONNREFUSED, ...).
  */

@@ -89,6 +89,7 @@ static int conn_flush(struct mig__conn *c, int ignore_bucket)
 		c->out_bytes -= (uint64_t)n;
 		c->last_tx_us = mig__now_us();
 		if (c->head_off == b->len) {
+			mig__dbg(c->log, "sent a buffer of %zu bytes", b->len);
 			c->head = b->next;
 			if (!c->head)
 				c->tail = NULL;
@@ -123,6 +124,8 @@ static int conn_read(struct mig__conn *c)
 		if (rc <= 0)
 			return rc == 0 ? 1 : rc; /* 1: clean end of stream */
 		c->rd_want = 0;
+		mig__dbg(c->log, "received %s, %u bytes",
+			 mig__frame_type_name(f.type), f.len);
 		c->cbs.on_frame(c, &f);
 		if (--budget == 0) {
 			conn_kick(c);

@@ -71,8 +71,9 @@ int mig__stream_shutdown(struct mig__stream *s);
 void mig__stream_destroy(struct mig__stream *s);
 
 /*
- * A plain connected socket (TCP or UNIX). Takes ownership of `fd` and
- * makes it non-blocking. Returns 0 and *out, or -ENOMEM.
+ * A plain connected socket (TCP or UNIX). Takes ownership of `fd` (it is
+ * closed even when this fails) and makes it non-blocking. Returns 0 and
+ * *out, or -ENOMEM, -ENOTSOCK, -EBADF.
  */
 int mig__stream_fd_new(struct mig__stream **out, int fd);
 

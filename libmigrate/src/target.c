@@ -253,7 +253,9 @@ static int refuse(struct mig_target *t, const char *reason)
 	memset(&r, 0, sizeof(r));
 	r.protocol_version = MIG_PROTOCOL_VERSION;
 	snprintf(r.reason, sizeof(r.reason), "%s", reason);
-	return send_msg(t, mig__hello_reply_frame(&r, &buf, &len), buf, len);
+	int rc = mig__hello_reply_frame(&r, &buf, &len);
+
+	return send_msg(t, rc, buf, len);
 }
 
 /* The regions the VMM created must be exactly those announced. */
@@ -336,12 +338,13 @@ static void on_hello(struct mig_target *t, const struct mig__frame *f)
 	r.caps = h.caps & MIG__CAPS_ALL;
 	r.protocol_version = MIG_PROTOCOL_VERSION;
 	t->caps = r.caps;
-	rc = send_msg(t, mig__hello_reply_frame(&r, &buf, &len), buf, len);
-	if (rc == 0)
-		rc = send_msg(t, mig__u64_msg_frame(MIG__F_GUEST_CREATED,
-						    t->ses.stats.guest_bytes,
-						    &buf, &len),
-			      buf, len);
+	rc = mig__hello_reply_frame(&r, &buf, &len);
+	rc = send_msg(t, rc, buf, len);
+	if (rc == 0) {
+		rc = mig__u64_msg_frame(MIG__F_GUEST_CREATED,
+					t->ses.stats.guest_bytes, &buf, &len);
+		rc = send_msg(t, rc, buf, len);
+	}
 	mig__hello_fini(&h);
 	if (rc < 0) {
 		fail(t, rc, "answering hello failed: %s", mig_strerror(rc));
@@ -439,9 +442,8 @@ static void on_final_state(struct mig_target *t, const struct mig__frame *f)
 			succeed(t);
 		goto out;
 	}
-	rc = send_msg(t, mig__u64_msg_frame(MIG__F_READY, t->pages_received,
-					    &buf, &len),
-		      buf, len);
+	rc = mig__u64_msg_frame(MIG__F_READY, t->pages_received, &buf, &len);
+	rc = send_msg(t, rc, buf, len);
 	if (rc < 0) {
 		fail(t, rc, "sending ready failed: %s", mig_strerror(rc));
 		goto out;
@@ -478,8 +480,8 @@ static void on_commit(struct mig_target *t)
 		fail(t, MIG_EVMM, "%s", text);
 		return;
 	}
-	rc = send_msg(t, mig__u64_msg_frame(MIG__F_RUNNING, 0, &buf, &len),
-		      buf, len);
+	rc = mig__u64_msg_frame(MIG__F_RUNNING, 0, &buf, &len);
+	rc = send_msg(t, rc, buf, len);
 	/*
 	 * The guest runs here whatever happens to this message: if it is
 	 * lost the source's outcome is undetermined, never a second copy.

@@ -23,7 +23,8 @@ int mig__tls_ctx_new(SSL_CTX **out, const struct mig_tls_params *p,
 		     int server, char *err, size_t errlen);
 
 /*
- * Wraps connected socket `fd` (ownership passes to the stream) in TLS.
+ * Wraps connected socket `fd` in TLS. Ownership of `fd` passes to the
+ * stream, even when this fails (the fd is closed then).
  * `peer_name` (may be NULL on the server) is the name the peer's
  * certificate must carry. The handshake runs through
  * mig__stream_handshake(); a certificate failure returns MIG_ECERT with
