@@ -258,6 +258,20 @@ int mig__tls_ctx_new(SSL_CTX **out, const struct mig_tls_params *p,
 		rc = MIG_ETLS;
 		goto free_ctx;
 	}
+	/*
+	 * AES-128-GCM first: hardware-accelerated nearly everywhere, and the
+	 * cheapest AEAD per byte after ChaCha20 on the machines measured in
+	 * design.md. The server's order decides, so both ends agree.
+	 */
+	if (!SSL_CTX_set_ciphersuites(ctx, MIG__TLS_CIPHERSUITES)) {
+		ssl_errstr(why, sizeof(why));
+		snprintf(err, errlen, "no usable TLS 1.3 cipher suite: %s",
+			 why);
+		rc = MIG_ETLS;
+		goto free_ctx;
+	}
+	if (server)
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 	rc = load_files(ctx, p, err, errlen);
 	if (rc)

@@ -13,6 +13,11 @@
 
 #include "stream.h"
 
+/* The TLS 1.3 cipher suites we offer, in our order of preference. */
+#define MIG__TLS_CIPHERSUITES                                                \
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"               \
+	"TLS_AES_256_GCM_SHA384"
+
 /*
  * Builds an SSL_CTX for one side from PEM files. On failure returns
  * MIG_ETLS (or -ENOENT etc.) and writes a sentence for a user into `err`,
