@@ -265,7 +265,11 @@ typedef struct mig_dirty mig_dirty;
  */
 MIG_EXTERN int mig_dirty_new(mig_dirty **out, const struct mig_region *regions,
 		  size_t count);
-/* Marks [gpa, gpa + len) dirty; addresses outside every region are ignored. */
+/*
+ * Marks [gpa, gpa + len) dirty; addresses outside every region are ignored.
+ * Call it after the write, never before: a fetch between a mark and its
+ * write would send the old bytes and forget the page.
+ */
 MIG_EXTERN void mig_dirty_mark(mig_dirty *d, uint64_t gpa, uint64_t len);
 /* The ops table that drives this tracker (pass `d` as the tracker). */
 MIG_EXTERN const struct mig_dirty_ops *mig_dirty_ops(void);

@@ -65,7 +65,9 @@ int mig__batch_encode(struct mig__encoder *e, uint32_t region,
  * and writes its pages into their host memory. Treats the body as hostile:
  * region index, page numbers, encodings, sizes and their sum are all
  * checked before anything is written, and every LZ4 payload must
- * decompress to exactly one page. A ZERO page is only written if the
+ * decompress to exactly one page (that is found while decoding it into
+ * its page, so a corrupt one leaves pages of this batch, and only of this
+ * batch, partly written). A ZERO page is only written if the
  * target page is not already zero (untouched memory stays unallocated).
  * Returns 0 and *st, or MIG_EDECODE. Thread-safe.
  */

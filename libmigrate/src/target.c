@@ -170,8 +170,7 @@ static void decode_done(uv_work_t *w, int status)
 	if (!t->finished) {
 		if (status < 0 || j->rc < 0) {
 			fail(t, MIG_EDECODE, "a page batch of round %u is "
-			     "malformed; nothing of it was written",
-			     t->rs.round);
+			     "malformed", t->rs.round);
 		} else if (t->rs_open ? j->st.round != t->rs.round
 				      : j->st.round < t->next_round) {
 			fail(t, MIG_EDECODE, "a page batch claims round %u "
