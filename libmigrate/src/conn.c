@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conn.h"
 
@@ -20,11 +21,32 @@ static void idle_cb(uv_idle_t *h);
 static void pace_cb(uv_timer_t *h);
 static void poll_cb(uv_poll_t *h, int status, int events);
 
+/*
+ * Errors in what the peer sent, as opposed to errors of the transport:
+ * after one of these the stream still carries a last ERROR frame.
+ */
+static int protocol_error(int err)
+{
+	switch (err) {
+	case MIG_EPROTO_MAGIC:
+	case MIG_EPROTO_VERSION:
+	case MIG_EFRAME_TYPE:
+	case MIG_EFRAME_SIZE:
+	case MIG_EFRAME_UNKNOWN:
+	case MIG_EDECODE:
+	case MIG_EUNEXPECTED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void conn_fail(struct mig__conn *c, int err)
 {
 	if (c->dead)
 		return;
 	c->dead = 1;
+	c->broken = !protocol_error(err);
 	if (c->has_poll && c->poll_events)
 		uv_poll_stop(&c->poll);
 	c->poll_events = 0;
@@ -220,13 +242,28 @@ fail:
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct mig__conn *c = h->data;
+	socklen_t len = sizeof(int);
+	int soerr = 0;
 
 	(void)events;
-	if (status < 0) {
-		conn_fail(c, status);
+	if (status >= 0) {
+		conn_pump(c);
 		return;
 	}
+	/*
+	 * libuv says UV_EBADF for any socket error and stops the handle.
+	 * What the peer still sent (a TLS alert, an ERROR frame, an EOF) says
+	 * more than that: read it first, then ask the socket itself.
+	 */
+	c->poll_events = 0;
 	conn_pump(c);
+	if (c->dead || c->closing)
+		return;
+	if (getsockopt(c->stream->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+	    soerr)
+		conn_fail(c, -soerr);
+	else
+		conn_fail(c, status == UV_EBADF ? -ECONNRESET : status);
 }
 
 static void pace_cb(uv_timer_t *h)
@@ -302,7 +339,7 @@ int mig__conn_start(struct mig__conn *c, uv_loop_t *loop,
 
 void mig__conn_send(struct mig__conn *c, struct mig__outbuf *b)
 {
-	if (c->dead || c->closing) {
+	if (c->broken || c->closing) {
 		release_buf(b);
 		return;
 	}
@@ -388,7 +425,7 @@ int mig__conn_drop_unsent(struct mig__conn *c)
 
 int mig__conn_flush_now(struct mig__conn *c)
 {
-	if (c->dead || c->closing)
+	if (c->broken || c->closing)
 		return -EPIPE;
 	if (conn_flush(c, 1) < 0)
 		return -EIO;

@@ -66,6 +66,7 @@ struct mig__conn {
 	int ready;             /* on_ready was called */
 	int reading;           /* owner wants frames */
 	int dead;              /* on_end was called */
+	int broken;            /* ... and the transport itself failed */
 	int closing;
 	int in_pump;           /* re-entrancy guard */
 	int idle_active;
@@ -98,7 +99,11 @@ int mig__conn_start(struct mig__conn *c, uv_loop_t *loop,
 		    const struct mig__conn_cbs *cbs, void *owner,
 		    const struct mig__log *log, uint32_t timeout_ms);
 
-/* Queues `b` for writing after everything already queued. */
+/*
+ * Queues `b` for writing after everything already queued. After on_end
+ * for a protocol error (not a transport failure) a last frame may still
+ * be queued and pushed out with mig__conn_flush_now().
+ */
 void mig__conn_send(struct mig__conn *c, struct mig__outbuf *b);
 
 /*

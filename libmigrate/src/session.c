@@ -1,4 +1,5 @@
 /* session.c - parameters, loop, cancel and statistics of one migration. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,11 +35,34 @@ void mig__session_fini(struct mig__session *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
+/*
+ * libuv asserts (aborts) when one of its own descriptors turns out to be
+ * 0, 1 or 2, which happens if the process runs with stdin, stdout or
+ * stderr closed. Refuse cleanly instead of letting it.
+ */
+static int stdio_open(struct mig__session *s)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) < 0) {
+			mig__session_error(s, -EBADF,
+					   "file descriptor %d is closed; "
+					   "libmigrate needs 0, 1 and 2 open "
+					   "(on /dev/null if nothing else)",
+					   fd);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
 int mig__session_loop_open(struct mig__session *s, uv_async_cb cancel_cb,
 			   uv_timer_cb tick_cb, void *owner)
 {
-	int rc = uv_loop_init(&s->loop);
+	int rc = stdio_open(s);
 
+	if (rc < 0)
+		return rc;
+	rc = uv_loop_init(&s->loop);
 	if (rc < 0)
 		return rc;
 	rc = uv_async_init(&s->loop, &s->cancel_async, cancel_cb);

@@ -118,14 +118,15 @@ int mig_source_run(mig_source *s, const char *address)
 	if (rc < 0) {
 		mig__session_error(&s->ses, rc, "malformed address '%s'",
 				   address);
-		return rc;
+		goto fail_early;
 	}
 	s->file_mode = s->addr.kind == MIG__ADDR_FILE;
 	if (!s->file_mode && !s->dops) {
 		mig__session_error(&s->ses, -EINVAL,
 				   "a live migration needs "
 				   "a dirty page tracker");
-		return -EINVAL;
+		rc = -EINVAL;
+		goto fail_early;
 	}
 	rc = s->ses.ops->describe(s->ses.vmm, &s->desc);
 	if (rc == 0)
@@ -135,7 +136,8 @@ int mig_source_run(mig_source *s, const char *address)
 				   "the VMM's guest "
 				   "description is unusable: %s",
 				   mig_strerror(rc));
-		return MIG_EVMM;
+		rc = MIG_EVMM;
+		goto fail_early;
 	}
 	mig__policy_init(&s->policy, &s->ses.params);
 	mig__session_phase(&s->ses, MIG_PHASE_SETUP);
@@ -147,7 +149,8 @@ int mig_source_run(mig_source *s, const char *address)
 			mig__session_error(&s->ses, MIG_EVMM,
 					   "pausing the guest failed: %s",
 					   mig_strerror(rc));
-			return MIG_EVMM;
+			rc = MIG_EVMM;
+			goto fail_early;
 		}
 		s->paused = 1;
 		s->t_freeze_us = mig__now_us();

@@ -18,6 +18,7 @@ enum src_state {
 	S_CREATING,      /* accepted, awaiting "guest created" */
 	S_READONLY,      /* round 0: read-only regions */
 	S_ITERATE,       /* first pass and dirty rounds */
+	S_DRAINING,      /* switching over: earlier rounds still leaving */
 	S_FROZEN,        /* guest paused, last pages */
 	S_AWAIT_READY,   /* final state sent */
 	S_AWAIT_RUNNING, /* committed */
@@ -58,6 +59,8 @@ struct mig_source {
 	uint64_t t_freeze_us;
 	uint64_t t_fetch_us;
 	uint64_t state_bytes_est;
+	uint64_t freeze_expected_us; /* the estimate that decided to freeze */
+	int freeze_forced;
 };
 
 /* Connection callbacks of the protocol steps. */

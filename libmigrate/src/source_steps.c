@@ -24,9 +24,19 @@
 static const char *state_name(enum src_state st)
 {
 	static const char *names[] = {
-	    "start",	 "hello",      "guest creation", "read-only pass",
-	    "iteration", "final pass", "final state",	 "commit",
-	    "flush",	 "done",       "failed",	 "undetermined",
+		[S_IDLE] = "start",
+		[S_HELLO] = "hello",
+		[S_CREATING] = "guest creation",
+		[S_READONLY] = "read-only pass",
+		[S_ITERATE] = "iteration",
+		[S_DRAINING] = "switch-over",
+		[S_FROZEN] = "final pass",
+		[S_AWAIT_READY] = "final state",
+		[S_AWAIT_RUNNING] = "commit",
+		[S_FLUSHING] = "flush",
+		[S_DONE] = "done",
+		[S_FAILED] = "failed",
+		[S_UNDETERMINED] = "undetermined",
 	};
 
 	return names[st];
@@ -58,7 +68,7 @@ static void send_last_word(struct mig_source *s, uint16_t type, int code,
 	uint8_t *buf;
 	size_t len;
 
-	if (!s->conn_open || s->conn.dead || s->file_mode)
+	if (!s->conn_open || s->conn.broken || s->file_mode)
 		return;
 	if (!mig__conn_drop_unsent(&s->conn))
 		return; /* half a frame is out: the close says it all */
@@ -288,6 +298,24 @@ static void freeze(struct mig_source *s, uint64_t expected_us, int forced)
 	start_round(s);
 }
 
+/*
+ * Pauses the guest once what earlier rounds queued has left: those bytes
+ * are not part of the final round, and every millisecond spent sending
+ * them with the guest paused would be downtime. Pages dirtied meanwhile
+ * simply join the final round.
+ */
+static void switch_over(struct mig_source *s, uint64_t expected_us,
+			int forced)
+{
+	s->freeze_expected_us = expected_us;
+	s->freeze_forced = forced;
+	if (s->conn.out_bytes) {
+		s->st = S_DRAINING;
+		return; /* on_drain() freezes */
+	}
+	freeze(s, expected_us, forced);
+}
+
 static void decide(struct mig_source *s, struct mig_round_stats *rs)
 {
 	struct mig__policy_input in;
@@ -347,12 +375,12 @@ static void decide(struct mig_source *s, struct mig_round_stats *rs)
 		start_round(s);
 		return;
 	case MIG__SWITCHOVER:
-		freeze(s, expected, 0);
+		switch_over(s, expected, 0);
 		return;
 	case MIG__FORCE:
 		mig__warn(&s->ses.log, "switching over past the limit: %s",
 			  why);
-		freeze(s, expected, 1);
+		switch_over(s, expected, 1);
 		return;
 	case MIG__GIVE_UP:
 		mig__source_fail(
@@ -522,7 +550,7 @@ static void on_frame(struct mig__conn *c, struct mig__frame *f)
 		goto out;
 	if (c->reader.peer_version != MIG_PROTOCOL_VERSION) {
 		mig__source_fail(
-		    s, MIG_EPROTO_VERSION, 1,
+		    s, MIG_EPROTO_VERSION, 0,
 		    "the target speaks protocol version %u, this source "
 		    "speaks version %u",
 		    c->reader.peer_version, MIG_PROTOCOL_VERSION);
@@ -644,7 +672,13 @@ static void on_drain(struct mig__conn *c)
 	struct mig_source *s = c->owner;
 	int rc;
 
-	if (s->st != S_FLUSHING || s->finished)
+	if (s->finished)
+		return;
+	if (s->st == S_DRAINING) {
+		freeze(s, s->freeze_expected_us, s->freeze_forced);
+		return;
+	}
+	if (s->st != S_FLUSHING)
 		return;
 	rc = mig__stream_flush(c->stream);
 	if (rc < 0) {

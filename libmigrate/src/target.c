@@ -89,6 +89,11 @@ static void conn_closed(struct mig__conn *c)
 
 static void teardown(struct mig_target *t)
 {
+	mig__session_lock(&t->ses);
+	if (t->conn_open)
+		t->ses.stats.wire_bytes = t->conn.stream->bytes_in;
+	t->ses.stats.total_us = mig__now_us() - t->ses.t_start_us;
+	mig__session_unlock(&t->ses);
 	if (t->lpoll_open) {
 		t->lpoll_open = 0;
 		uv_poll_stop(&t->lpoll);
@@ -126,7 +131,7 @@ static void fail(struct mig_target *t, int err, const char *fmt, ...)
 	 * worker writes into it then); it is already unusable, so the source
 	 * may be told now.
 	 */
-	if (t->conn_open && !t->conn.dead && !t->file_mode && !t->told_peer &&
+	if (t->conn_open && !t->conn.broken && !t->file_mode && !t->told_peer &&
 	    mig__conn_drop_unsent(&t->conn) &&
 	    mig__error_frame(MIG__F_ERROR, err, text, &buf, &len) == 0 &&
 	    mig__conn_send_owned(&t->conn, buf, len) == 0) {
@@ -169,8 +174,9 @@ static void decode_done(uv_work_t *w, int status)
 	t->in_flight--;
 	if (!t->finished) {
 		if (status < 0 || j->rc < 0) {
-			fail(t, MIG_EDECODE, "a page batch of round %u is "
-			     "malformed", t->rs.round);
+			fail(t, MIG_EDECODE, "a malformed page batch arrived "
+			     "after %llu good pages",
+			     (unsigned long long)t->pages_received);
 		} else if (t->rs_open ? j->st.round != t->rs.round
 				      : j->st.round < t->next_round) {
 			fail(t, MIG_EDECODE, "a page batch claims round %u "
@@ -613,6 +619,8 @@ static const struct mig__conn_cbs conn_cbs = {
 
 static int start_conn(struct mig_target *t, struct mig__stream *stream)
 {
+	/* The migration's clock starts when its source shows up. */
+	t->ses.t_start_us = mig__now_us();
 	int rc = mig__conn_start(&t->conn, &t->ses.loop, stream,
 				 1, &conn_cbs, t, &t->ses.log,
 				 t->ses.params.peer_timeout_ms);

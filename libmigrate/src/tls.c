@@ -455,6 +455,32 @@ static int tls_ssl_error(struct tls_stream *t, enum tls_op op)
 	return tls_fail(t, MIG_ETLS, "%s failed: %s", op_names[op], why);
 }
 
+/*
+ * After a write hit a closed socket, the peer's reason (a TLS alert, such
+ * as "unknown CA" when it rejected our certificate) may still sit unread
+ * in the receive buffer: look for it, so the user sees the cause rather
+ * than "Broken pipe". Returns 1 with the alert on the error queue.
+ */
+static int peer_alert_pending(struct tls_stream *t)
+{
+	uint8_t scratch[256];
+	size_t n;
+
+	ERR_clear_error();
+	t->sb.err = 0;
+	unsigned long e;
+	int reason;
+
+	if (SSL_read_ex(t->ssl, scratch, sizeof(scratch), &n) == 1)
+		return 0;
+	if (SSL_get_error(t->ssl, 0) != SSL_ERROR_SSL)
+		return 0;
+	e = ERR_peek_error();
+	reason = ERR_GET_REASON(e);
+	return ERR_GET_LIB(e) == ERR_LIB_SSL && reason > SSL_AD_REASON_OFFSET &&
+	       reason < SSL_AD_REASON_OFFSET + 256;
+}
+
 /* Maps the result `ret` of an SSL call that did not succeed. */
 static int tls_error(struct tls_stream *t, int ret, enum tls_op op)
 {
@@ -474,6 +500,14 @@ static int tls_error(struct tls_stream *t, int ret, enum tls_op op)
 		return tls_fail(t, MIG_ETLS, "%s failed: the peer closed the "
 				"TLS connection", op_names[op]);
 	case SSL_ERROR_SYSCALL:
+		if (op == OP_WRITE &&
+		    (t->sb.err == EPIPE || t->sb.err == ECONNRESET)) {
+			int err = t->sb.err;
+
+			if (peer_alert_pending(t))
+				return tls_ssl_error(t, op);
+			t->sb.err = err;
+		}
 		if (t->sb.err) {
 			ERR_clear_error();
 			return tls_fail(t, -t->sb.err, "%s failed: %s",
