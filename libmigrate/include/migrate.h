@@ -411,6 +411,11 @@ MIG_EXTERN int mig_source_new(mig_source **out, const struct mig_params *params,
  * guest here and returns the error. After commit without confirmation it
  * returns MIG_EUNDETERMINED and leaves the guest paused: settle it with
  * mig_source_resolve(). Can run once per handle.
+ *
+ * For a "file:" image the guest is paused first; 0 means the image is
+ * complete and durable (fdatasync), and the guest stays paused, neither
+ * resumed nor destroyed: the caller decides (usually: quit, and load the
+ * image elsewhere). On failure the guest resumes.
  */
 MIG_EXTERN int mig_source_run(mig_source *s, const char *address);
 
