@@ -216,9 +216,11 @@ struct mig_vmm_ops {
 	/* Target: load the complete machine state; guest stays paused. */
 	int (*load_state)(void *vmm, const mig_state *st);
 	/*
-	 * Target: create an empty, paused guest of this shape. On refusal
-	 * return a negative code and write a reason into `reason` (the source
-	 * shows it to its user).
+	 * Target: create an empty, paused guest of this shape. Its memory
+	 * must read as zero (fresh anonymous memory does): pages the source
+	 * reports as zero are then never touched, so they cost nothing. On
+	 * refusal return a negative code and write a reason into `reason`
+	 * (the source shows it to its user).
 	 */
 	int (*create_guest)(void *vmm, const struct mig_guest_desc *desc,
 			    char *reason, size_t reason_len);

@@ -11,6 +11,8 @@
 #ifndef MIG_CODEC_H
 #define MIG_CODEC_H
 
+#include <stdatomic.h>
+
 #include "frame.h"
 
 #define MIG__BATCH_MAX_PAGES 256
@@ -67,12 +69,19 @@ int mig__batch_encode(struct mig__encoder *e, uint32_t region,
  * checked before anything is written, and every LZ4 payload must
  * decompress to exactly one page (that is found while decoding it into
  * its page, so a corrupt one leaves pages of this batch, and only of this
- * batch, partly written). A ZERO page is only written if the
- * target page is not already zero (untouched memory stays unallocated).
- * Returns 0 and *st, or MIG_EDECODE. Thread-safe.
+ * batch, partly written).
+ *
+ * `written` (NULL: unknown) holds one bitmap per region of the pages this
+ * migration wrote; decoding sets their bits. A ZERO page whose bit is
+ * clear is left alone, not even read: target memory is zero when the
+ * migration starts (create_guest's contract). Otherwise a ZERO page is
+ * written only if it is not already zero, so memory stays unallocated.
+ * Returns 0 and *st, or MIG_EDECODE. Thread-safe; concurrent decodes may
+ * share `written`.
  */
 int mig__batch_decode(const uint8_t *body, size_t len,
 		      const struct mig_region *regions, size_t nregions,
+		      _Atomic uint64_t *const *written,
 		      struct mig__batch_stats *st);
 
 #endif /* MIG_CODEC_H */

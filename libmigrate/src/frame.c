@@ -129,7 +129,8 @@ void mig__frame_reader_init(struct mig__frame_reader *r, int stream_hdr)
 
 void mig__frame_reader_fini(struct mig__frame_reader *r)
 {
-	free(r->cur.body);
+	if (r->cur.body)
+		mig__frame_body_free(r, r->cur.type, r->cur.body);
 	r->cur.body = NULL;
 	r->in_body = 0;
 	r->skipping = 0;
@@ -214,7 +215,11 @@ int mig__frame_read(struct mig__frame_reader *r, struct mig__stream *s,
 			r->skipping = r->cur.type >= MIG__F_COUNT;
 			/* Only now is the length known to be in bounds. */
 			if (!r->skipping && r->cur.len) {
-				r->cur.body = malloc(r->cur.len);
+				r->cur.body = r->body_alloc
+						      ? r->body_alloc(r->body_opaque,
+								      r->cur.type,
+								      r->cur.len)
+						      : malloc(r->cur.len);
 				if (!r->cur.body)
 					return -ENOMEM;
 			}
@@ -232,4 +237,13 @@ int mig__frame_read(struct mig__frame_reader *r, struct mig__stream *s,
 		r->cur.body = NULL;
 		return 1;
 	}
+}
+
+void mig__frame_body_free(const struct mig__frame_reader *r, uint16_t type,
+			  uint8_t *body)
+{
+	if (r->body_free)
+		r->body_free(r->body_opaque, type, body);
+	else
+		free(body);
 }

@@ -89,6 +89,14 @@ struct mig__frame_reader {
 	int skipping;           /* discarding an unknown optional frame */
 	struct mig__frame cur;  /* the frame being read */
 	size_t body_got;
+	/*
+	 * Where bodies come from, if not malloc/free: a receiver that reuses
+	 * page-batch buffers sets both (after init). body_alloc gets the
+	 * checked length and returns NULL when out of memory.
+	 */
+	uint8_t *(*body_alloc)(void *opaque, uint16_t type, uint32_t len);
+	void (*body_free)(void *opaque, uint16_t type, uint8_t *body);
+	void *body_opaque;
 };
 
 /* Prepares a reader; `stream_hdr` says whether a stream header comes first. */
@@ -96,6 +104,10 @@ void mig__frame_reader_init(struct mig__frame_reader *r, int stream_hdr);
 
 /* Frees a partially read frame. */
 void mig__frame_reader_fini(struct mig__frame_reader *r);
+
+/* Releases a body the reader handed out, the way it was allocated. */
+void mig__frame_body_free(const struct mig__frame_reader *r, uint16_t type,
+			  uint8_t *body);
 
 /*
  * Reads until one whole frame has arrived. Returns 1 and fills *f (the

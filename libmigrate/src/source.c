@@ -198,9 +198,6 @@ int mig_source_run(mig_source *s, const char *address)
 	s->snd_ready = 0;
 	SSL_CTX_free(s->tls);
 	s->tls = NULL;
-	mig__session_lock(&s->ses);
-	s->ses.stats.total_us = mig__now_us() - s->ses.t_start_us;
-	mig__session_unlock(&s->ses);
 	return s->result;
 
 fail_early:

@@ -52,6 +52,13 @@ static void conn_closed(struct mig__conn *c)
 
 static void teardown(struct mig_source *s)
 {
+	/* The final figures, before the stream and its counters go. */
+	mig__session_lock(&s->ses);
+	if (s->conn_open)
+		s->ses.stats.wire_bytes = s->conn.stream->bytes_out;
+	if (s->st != S_DONE) /* succeed() timed it before destroy_guest() */
+		s->ses.stats.total_us = mig__now_us() - s->ses.t_start_us;
+	mig__session_unlock(&s->ses);
 	if (s->snd_ready)
 		mig__sender_stop(&s->snd);
 	if (s->conn_open) {

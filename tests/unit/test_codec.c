@@ -170,7 +170,7 @@ static struct mig__batch_stats round_trip(struct fixture *f,
 	memset(&ds, 0xff, sizeof(ds));
 	assert_int_equal(mig__batch_decode(f->frame + MIG__FRAME_HDR_LEN,
 					   len - MIG__FRAME_HDR_LEN, f->regions,
-					   2, &ds),
+					   2, NULL, &ds),
 			 0);
 	assert_pages_equal(f, pages, n);
 	assert_int_equal(es.pages, n);
@@ -410,7 +410,7 @@ static void test_small_region_and_stats(void **state)
 			 0);
 	assert_int_equal(mig__batch_decode(f->frame + MIG__FRAME_HDR_LEN,
 					   len - MIG__FRAME_HDR_LEN, f->regions,
-					   2, &st),
+					   2, NULL, &st),
 			 0);
 	assert_int_equal(st.region, 1);
 	assert_int_equal(st.round, 0);
@@ -423,7 +423,7 @@ static void test_small_region_and_stats(void **state)
 	/* A NULL stats pointer is fine on decode too. */
 	assert_int_equal(mig__batch_decode(f->frame + MIG__FRAME_HDR_LEN,
 					   len - MIG__FRAME_HDR_LEN, f->regions,
-					   2, NULL),
+					   2, NULL, NULL),
 			 0);
 }
 
@@ -512,7 +512,7 @@ static void assert_rejected(struct fixture *f, size_t len, int lz4, int line)
 
 	memcpy(f->before, f->dst, NPAGES * P);
 	memset(&st, 0x5a, sizeof(st));
-	r = mig__batch_decode(f->frame, len, f->regions, 2, &st);
+	r = mig__batch_decode(f->frame, len, f->regions, 2, NULL, &st);
 	if (r != MIG_EDECODE)
 		print_error("case at line %d: got %d\n", line, r);
 	assert_int_equal(r, MIG_EDECODE);
@@ -575,7 +575,7 @@ static void test_sample_is_valid(void **state)
 
 	sample_init(f, &s);
 	len = make_body(f, &s.h, s.payload, s.plen);
-	assert_int_equal(mig__batch_decode(f->frame, len, f->regions, 2, &st),
+	assert_int_equal(mig__batch_decode(f->frame, len, f->regions, 2, NULL, &st),
 			 0);
 	assert_int_equal(st.round, 2);
 	assert_int_equal(st.raw, 1);
@@ -673,7 +673,7 @@ static void test_reject_counts(void **state)
 	s.h.n_pages = s.h.n_sizes = s.h.encodings.len = MIG__BATCH_MAX_PAGES;
 	assert_int_equal(mig__batch_decode(f->frame,
 					   make_body(f, &s.h, NULL, 0),
-					   f->regions, 2, NULL),
+					   f->regions, 2, NULL, NULL),
 			 0);
 }
 
@@ -761,7 +761,7 @@ static void test_reject_bad_lz4(void **state)
 	s.sizes[1] = 29;
 	assert_int_equal(
 	    mig__batch_decode(f->frame, make_body(f, &s.h, s.payload, P + 29),
-			      f->regions, 2, NULL),
+			      f->regions, 2, NULL, NULL),
 	    0);
 	assert_memory_equal(page_of(f->dst, 2) + 4088, "abcvwxyz", 8);
 	s.payload[P + 5] = 5;
@@ -799,7 +799,7 @@ static void test_reject_duplicates(void **state)
 	s.pages[2] = 3;
 	assert_int_equal(
 	    mig__batch_decode(f->frame, make_body(f, &s.h, s.payload, s.plen),
-			      f->regions, 2, NULL),
+			      f->regions, 2, NULL, NULL),
 	    0);
 }
 
