@@ -71,19 +71,6 @@ static void usage(FILE *f)
 }
 /* clang-format on */
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > 1000000)
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 /* In the order of long_opts[]: the error message indexes it. */
 enum {
 	OPT_SET = 256,
@@ -141,7 +128,7 @@ static int parse_one(struct bench_opts *o, int c, const char *v)
 		break;
 	case OPT_RUNS:
 		o->have_runs = 1;
-		if (parse_u32(v, &o->runs) || !o->runs)
+		if (synth_u32_parse(v, &o->runs) || !o->runs)
 			return -1;
 		break;
 	case OPT_RATE:
@@ -152,7 +139,7 @@ static int parse_one(struct bench_opts *o, int c, const char *v)
 		break;
 	case OPT_THREADS:
 		o->have_threads = 1;
-		if (parse_u32(v, &o->dirty_threads))
+		if (synth_u32_parse(v, &o->dirty_threads))
 			return -1;
 		break;
 	case OPT_CERTS:
@@ -162,7 +149,7 @@ static int parse_one(struct bench_opts *o, int c, const char *v)
 		o->json = v;
 		break;
 	case OPT_ENCODERS:
-		if (parse_u32(v, &u) || u > 256)
+		if (synth_u32_parse(v, &u) || u > 256)
 			return -1;
 		o->encode_threads = (int)u;
 		break;

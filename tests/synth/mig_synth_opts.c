@@ -98,19 +98,6 @@ static void usage(FILE *f)
 	    f);
 }
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > UINT32_MAX)
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static int parse_phase(const char *s, enum mig_phase *out)
 {
 	for (int p = MIG_PHASE_SETUP; p <= MIG_PHASE_COMMIT; p++) {
@@ -263,11 +250,11 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("seed", v);
 		break;
 	case OPT_VCPUS:
-		if (parse_u32(v, &o->cfg.vcpus) || o->cfg.vcpus > MIG_MAX_VCPUS)
+		if (synth_u32_parse(v, &o->cfg.vcpus) || o->cfg.vcpus > MIG_MAX_VCPUS)
 			return bad("vcpus", v);
 		break;
 	case OPT_DEVICES:
-		if (parse_u32(v, &o->cfg.devices) ||
+		if (synth_u32_parse(v, &o->cfg.devices) ||
 		    o->cfg.devices > MIG_MAX_DEVICES)
 			return bad("devices", v);
 		break;
@@ -276,7 +263,7 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("dirty-rate", v);
 		break;
 	case OPT_THREADS:
-		if (parse_u32(v, threads) || *threads > 64)
+		if (synth_u32_parse(v, threads) || *threads > 64)
 			return bad("dirty-threads", v);
 		*threads_set = 1;
 		break;
@@ -285,7 +272,7 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("working-set", v);
 		break;
 	case OPT_DOWNTIME:
-		if (parse_u32(v, &o->downtime_ms))
+		if (synth_u32_parse(v, &o->downtime_ms))
 			return bad("downtime-ms", v);
 		break;
 	case OPT_BW:
@@ -293,11 +280,11 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("bandwidth", v);
 		break;
 	case OPT_ROUNDS:
-		if (parse_u32(v, &o->max_rounds))
+		if (synth_u32_parse(v, &o->max_rounds))
 			return bad("max-rounds", v);
 		break;
 	case OPT_TIME:
-		if (parse_u32(v, &o->max_time_ms))
+		if (synth_u32_parse(v, &o->max_time_ms))
 			return bad("max-time-ms", v);
 		break;
 	case OPT_ON_LIMIT:
@@ -309,14 +296,14 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("on-limit", v);
 		break;
 	case OPT_TIMEOUT:
-		if (parse_u32(v, &o->timeout_ms))
+		if (synth_u32_parse(v, &o->timeout_ms))
 			return bad("timeout-ms", v);
 		break;
 	case OPT_NO_COMPRESS:
 		o->no_compress = 1;
 		break;
 	case OPT_ENCODERS:
-		if (parse_u32(v, &n) || n > 256)
+		if (synth_u32_parse(v, &n) || n > 256)
 			return bad("encode-threads", v);
 		o->encode_threads = (int)n;
 		break;
@@ -345,7 +332,7 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("die-in-phase", v);
 		memcpy(name, v, len);
 		name[len] = '\0';
-		if (colon && parse_u32(colon + 1, &o->die_round))
+		if (colon && synth_u32_parse(colon + 1, &o->die_round))
 			return bad("die-in-phase", v);
 		if (!strcmp(name, "start") && !colon)
 			o->die_in_start = 1;
@@ -358,15 +345,15 @@ static int parse_one(struct opts *o, int c, const char *v, int *threads_set,
 			return bad("cancel-in-phase", v);
 		break;
 	case OPT_CANCEL_DELAY:
-		if (parse_u32(v, &o->cancel_delay_ms))
+		if (synth_u32_parse(v, &o->cancel_delay_ms))
 			return bad("cancel-delay-ms", v);
 		break;
 	case OPT_RUN_MS:
-		if (parse_u32(v, &o->run_ms))
+		if (synth_u32_parse(v, &o->run_ms))
 			return bad("run-ms", v);
 		break;
 	case OPT_WARMUP:
-		if (parse_u32(v, &o->warmup_ms))
+		if (synth_u32_parse(v, &o->warmup_ms))
 			return bad("warmup-ms", v);
 		break;
 	case OPT_VERIFY:

@@ -68,6 +68,9 @@ void synth_config_default(struct synth_config *c);
  */
 int synth_mix_parse(const char *s, struct synth_mix *m);
 
+/* Parses a decimal unsigned 32-bit number. Returns 0, or -1. */
+int synth_u32_parse(const char *s, uint32_t *out);
+
 /*
  * Parses a size: a decimal number with an optional binary suffix K, M, G
  * or T (and an optional "iB" or "B"). Returns 0 or -1.

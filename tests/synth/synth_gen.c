@@ -95,6 +95,19 @@ int synth_mix_parse(const char *s, struct synth_mix *m)
 	return 0;
 }
 
+int synth_u32_parse(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 int synth_size_parse(const char *s, uint64_t *out)
 {
 	unsigned long long v;
