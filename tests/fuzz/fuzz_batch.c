@@ -111,13 +111,26 @@ static int decode(const uint8_t *body, size_t len)
 	uint8_t may[R0_PAGES + R1_PAGES];
 	struct mig__batch_stats st;
 	size_t i;
-	int rc;
+	int use_written, rc;
 
+	/*
+	 * Every other input also runs the written-page bookkeeping, on a
+	 * fresh target as create_guest's contract has it: zeroed memory and
+	 * no page written yet.
+	 */
+	use_written = decodes++ & 1;
+	if (use_written) {
+		memset(regions[0].host, 0, R0_PAGES * P);
+		memset(regions[1].host, 0, R1_PAGES * P);
+		for (i = 0; i < MIG__ARRAY_SIZE(written0); i++)
+			atomic_store(&written0[i], 0);
+		for (i = 0; i < MIG__ARRAY_SIZE(written1); i++)
+			atomic_store(&written1[i], 0);
+	}
 	memcpy(saved, regions[0].host, R0_PAGES * P);
 	memcpy(saved + R0_PAGES * P, regions[1].host, R1_PAGES * P);
-	/* Every other input also runs the written-page bookkeeping. */
 	rc = mig__batch_decode(body, len, regions, 2,
-			       (decodes++ & 1) ? written : NULL, &st);
+			       use_written ? written : NULL, &st);
 	if (rc == 0)
 		return 0;
 	if (rc != MIG_EDECODE)
