@@ -469,7 +469,9 @@ MIG_EXTERN int mig_target_address(mig_target *t, char *buf, size_t len);
 /*
  * Accepts one source and runs the incoming migration on the calling
  * thread; blocks until the guest runs here (0) or the migration failed
- * (the guest was discarded through destroy_guest, error returned).
+ * (the guest was discarded through destroy_guest, error returned). The
+ * wait for the source to connect has no timeout (mig_target_cancel()
+ * ends it); from the connection on, every wait has peer_timeout_ms.
  */
 MIG_EXTERN int mig_target_run(mig_target *t);
 
