@@ -327,6 +327,23 @@ for p in /sys/class/virtio-ports/*; do
 	esac
 done
 
+# See pin_static_keys on the host side for why.
+if [ "$PIN_KEYS" = 1 ]; then
+	if [ -x /newroot/usr/bin/perl ]; then
+		env -i /bin/chroot /newroot /usr/bin/perl -e "$(cat /pin.pl)" \
+			"$RESDIR/pinned" </dev/null >/dev/console 2>&1 &
+		pin=$!
+		i=0
+		while [ ! -e /results/pinned ] && [ $i -lt 300 ] &&
+			kill -0 $pin 2>/dev/null; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+	fi
+	[ -e /results/pinned ] ||
+		echo "kvm-vm: warning: KVM static keys not pinned (no perl, or see above)"
+fi
+
 cut -d' ' -f1 /proc/uptime >/results/boot-seconds
 env -i /bin/chroot /newroot /bin/sh "$RESDIR/cmd.sh" </dev/null >"$out" 2>"$err"
 echo $? >/results/rc.tmp
@@ -335,6 +352,45 @@ sync
 poweroff -f
 reboot -f
 INIT
+}
+
+# QEMU 7.2's multi-threaded TCG sometimes keeps running a stale
+# translation of the INT3 that the kernel writes while patching its own
+# code (text_poke_bp); the VM then livelocks in exc_int3 (seen once every
+# 50-100 kvm-probe runs, at __schedule, on preempt_notifier_key). KVM flips
+# such static keys whenever the first VM, vCPU without in-kernel APIC, or
+# disabled APIC comes or goes; this Perl holder (perl-base is essential in
+# Debian) keeps one of each alive, so the keys never flip back. Round-robin
+# TCG (KVM_VM_TCG_THREAD=single) avoids the livelock too, but makes
+# interrupts of nested guests unreliable (see README.md).
+pin_static_keys() {
+	cat <<'PIN'
+use strict;
+sub kio {
+	my ($fh, $req, $arg, $what) = @_;
+	my $r = ioctl($fh, $req, $arg);
+	defined $r or die "kvm-vm: pin: $what: $!\n";
+	return $r + 0;
+}
+sub fh {
+	open(my $h, "+<&=", $_[0]) or die "kvm-vm: pin: fd $_[0]: $!\n";
+	return $h;
+}
+open(my $kvm, "+<", "/dev/kvm") or die "kvm-vm: pin: /dev/kvm: $!\n";
+# KVM_CREATE_VM, KVM_CREATE_VCPU: preempt_notifier_key, kvm_has_noapic_vcpu
+my $vm1 = fh(kio($kvm, 0xAE01, 0, "KVM_CREATE_VM"));
+kio($vm1, 0xAE41, 0, "KVM_CREATE_VCPU");
+# KVM_CREATE_IRQCHIP, a vCPU (apic_sw_disabled), APIC base disabled by
+# KVM_SET_MSRS (apic_hw_disabled)
+my $vm2 = fh(kio($kvm, 0xAE01, 0, "KVM_CREATE_VM"));
+kio($vm2, 0xAE60, 0, "KVM_CREATE_IRQCHIP");
+my $cpu = fh(kio($vm2, 0xAE41, 0, "KVM_CREATE_VCPU"));
+kio($cpu, 0x4008AE89, pack("LLLLQ", 1, 0, 0x1b, 0, 0xfee00000),
+    "KVM_SET_MSRS");
+open(my $done, ">", $ARGV[0]) or die "kvm-vm: pin: $ARGV[0]: $!\n";
+close($done);
+sleep;
+PIN
 }
 
 cache_dir=$cache_root/${kver:-custom}
@@ -358,6 +414,7 @@ build_initramfs() {
 	cp "$busybox" "$stage/bin/busybox"
 	ln -s busybox "$stage/bin/sh"
 	write_init >"$stage/init"
+	pin_static_keys >"$stage/pin.pl"
 	chmod 0755 "$stage/init"
 	: >"$stage/modules.list"
 	for m in "${mod_order[@]}"; do
@@ -408,6 +465,7 @@ sq() { # POSIX shell single-quoting
 {
 	echo "RESDIR=$(sq "$res")"
 	echo "ROOT_CACHE=${KVM_VM_ROOT_CACHE:-loose}"
+	echo "PIN_KEYS=${KVM_VM_PIN_KEYS:-1}"
 	echo "NWDIRS=${#wdirs_real[@]}"
 	for i in "${!wdirs_real[@]}"; do
 		echo "WDIR_$i=$(sq "${wdirs_real[$i]}")"
@@ -448,15 +506,11 @@ else
 	console_dev=$console
 fi
 
-# thread=single: with QEMU 7.2's multi-threaded TCG, kernel text patching
-# (static keys, which KVM flips on every VM create/destroy) sometimes
-# leaves a vCPU executing a stale translation of the temporary INT3, and
-# the VM livelocks in exc_int3 (seen ~1 in 50-100 kvm-probe runs). Round-
-# robin TCG never showed it. KVM_VM_TCG_THREAD=multi brings MTTCG back.
+# Multi-threaded TCG: see pin_static_keys for its one known trap.
 # shellcheck disable=SC2054 # the commas are QEMU's
 qemu_args=(
 	-nodefaults -no-user-config -display none -no-reboot
-	-machine pc -accel "tcg,thread=${KVM_VM_TCG_THREAD:-single}" -cpu "${KVM_VM_QEMU_CPU:-max}"
+	-machine pc -accel "tcg,thread=${KVM_VM_TCG_THREAD:-multi}" -cpu "${KVM_VM_QEMU_CPU:-max}"
 	-smp "$cpus" -m "$mem"
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off rdinit=/init ${KVM_VM_APPEND:-}"
