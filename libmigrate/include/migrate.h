@@ -279,6 +279,124 @@ MIG_EXTERN const struct mig_dirty_ops *mig_dirty_ops(void);
 MIG_EXTERN void mig_dirty_free(mig_dirty *d);
 
 /* ---------------------------------------------------------------------- */
+/* KVM dirty tracking                                                     */
+/*
+ * A tracker that asks KVM which pages the guest wrote: the per-slot dirty
+ * bitmap (KVM_GET_DIRTY_LOG, with manual re-protection when the kernel
+ * offers it) or the per-vCPU dirty ring (KVM_CAP_DIRTY_LOG_RING), ORed with
+ * the pages the VMM wrote itself (mig_kvm_dirty_mark()). Drive it with
+ * mig_kvm_dirty_ops(), passing the mig_kvm_dirty as the tracker.
+ *
+ * A page a vCPU wrote is reported once that vCPU has left KVM_RUN at least
+ * once since the write (hardware dirty buffers such as Intel PML are
+ * flushed on exits): the final round, with every vCPU paused, misses none.
+ */
+
+enum mig_kvm_dirty_mode {
+	MIG_KVM_DIRTY_AUTO = 0,   /* the ring if KVM offers it, else bitmap */
+	MIG_KVM_DIRTY_BITMAP = 1, /* KVM_GET_DIRTY_LOG per slot */
+	MIG_KVM_DIRTY_RING = 2,   /* KVM_CAP_DIRTY_LOG_RING per vCPU */
+};
+
+/*
+ * One KVM memory slot, as the VMM gave it to KVM_SET_USER_MEMORY_REGION:
+ * `slot` is that call's slot field (address space << 16 | slot id), `flags`
+ * its flags (KVM_MEM_READONLY, KVM_MEM_LOG_DIRTY_PAGES from <linux/kvm.h>;
+ * the tracker adds and removes KVM_MEM_LOG_DIRTY_PAGES itself). gpa and
+ * size are multiples of MIG_PAGE_SIZE.
+ */
+struct mig_kvm_slot {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t gpa;
+	uint64_t size;
+	void *host;
+};
+
+/* Default dirty ring size, in entries (64 KiB per vCPU). */
+#define MIG_KVM_DIRTY_RING_DEFAULT 4096u
+/* Bitmap mode: do not enable KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2. */
+#define MIG_KVM_DIRTY_F_NO_MANUAL_PROTECT (1u << 0)
+/* Bitmap mode: manual protection without KVM_DIRTY_LOG_INITIALLY_SET. */
+#define MIG_KVM_DIRTY_F_NO_INITIALLY_SET (1u << 1)
+
+/*
+ * slots[i] is region i of the VMM's describe() (same order, same count);
+ * read-only slots (flags & KVM_MEM_READONLY) are never tracked. The slots
+ * are copied; vm_fd must stay open until mig_kvm_dirty_free().
+ */
+struct mig_kvm_dirty_config {
+	int vm_fd;
+	enum mig_kvm_dirty_mode mode;
+	uint32_t ring_entries; /* power of two; 0 = MIG_KVM_DIRTY_RING_DEFAULT */
+	uint32_t flags;        /* MIG_KVM_DIRTY_F_*; 0 = the best KVM offers */
+	size_t slot_count;     /* 1 .. MIG_MAX_REGIONS */
+	const struct mig_kvm_slot *slots;
+	mig_log_fn log;        /* optional, with log_opaque */
+	void *log_opaque;
+};
+
+typedef struct mig_kvm_dirty mig_kvm_dirty;
+
+/*
+ * Creates the tracker. Call it after creating the VM and its memory slots
+ * and BEFORE creating any vCPU: the ring must be enabled before vCPUs
+ * exist. AUTO picks the ring when KVM offers KVM_CAP_DIRTY_LOG_RING (or its
+ * _ACQ_REL variant) and falls back to the bitmap if KVM refuses to enable
+ * it; RING fails instead. Bitmap mode enables
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (with KVM_DIRTY_LOG_INITIALLY_SET when
+ * offered) unless cfg->flags says not to. Returns 0 and *out; -EINVAL for
+ * a bad config (slots overlapping, unaligned, duplicated, too many; ring
+ * size not a power of two), -EOPNOTSUPP when RING is asked for and KVM has
+ * no ring, -ENOMEM, or KVM's error.
+ */
+MIG_EXTERN int mig_kvm_dirty_new(mig_kvm_dirty **out,
+		      const struct mig_kvm_dirty_config *cfg);
+
+/* Returns the mode in use: MIG_KVM_DIRTY_BITMAP or MIG_KVM_DIRTY_RING. */
+MIG_EXTERN enum mig_kvm_dirty_mode mig_kvm_dirty_mode(const mig_kvm_dirty *d);
+
+/*
+ * Call after each KVM_CREATE_VCPU, with the same index (0 ..
+ * MIG_MAX_VCPUS - 1). Ring mode maps the vCPU's ring (vcpu_fd stays the
+ * caller's): a vCPU left out would have its writes never reported. Bitmap
+ * mode records nothing. Returns 0, -EINVAL (index out of range), -EEXIST
+ * (index already added), -ENOMEM, or mmap's error.
+ */
+MIG_EXTERN int mig_kvm_dirty_add_vcpu(mig_kvm_dirty *d, uint32_t index,
+			   int vcpu_fd);
+
+/*
+ * On the vCPU's own thread, when KVM_RUN returned KVM_EXIT_DIRTY_RING_FULL:
+ * harvests that vCPU's ring and resets it, so that the vCPU can enter
+ * again. Safe against a concurrent fetch_and_clear. Returns 0, -EINVAL
+ * (not ring mode, unknown index), or -EIO if the ring held an entry
+ * outside every tracked slot (logged; the ring is still reset).
+ */
+MIG_EXTERN int mig_kvm_dirty_ring_full(mig_kvm_dirty *d, uint32_t index);
+
+/*
+ * The VMM wrote guest memory itself (device DMA, a loader): marks
+ * [gpa, gpa + len) dirty. Any thread, after the write (as
+ * mig_dirty_mark()). Ignored outside tracked slots and while not tracking.
+ */
+MIG_EXTERN void mig_kvm_dirty_mark(mig_kvm_dirty *d, uint64_t gpa,
+			uint64_t len);
+
+/*
+ * The ops table: start() adds KVM_MEM_LOG_DIRTY_PAGES to every writable
+ * slot (and, with KVM_DIRTY_LOG_INITIALLY_SET, clears the initial all-dirty
+ * log, since the first pass sends every page anyway); fetch_and_clear()
+ * reports slot `region`'s pages written since the last call or start() and
+ * re-protects them before returning; stop() removes the flag again. Errors
+ * are negative errno (-EIO for a corrupt ring entry).
+ */
+MIG_EXTERN const struct mig_dirty_ops *mig_kvm_dirty_ops(void);
+
+/* Unmaps the rings and frees the tracker; closes no fd. NULL is a no-op. */
+MIG_EXTERN void mig_kvm_dirty_free(mig_kvm_dirty *d);
+
+/* ---------------------------------------------------------------------- */
 /* Parameters                                                             */
 
 enum mig_on_limit {
