@@ -44,7 +44,7 @@ int vmm_kvm_set_identity_map_addr(int vm_fd, uint64_t addr);
 int vmm_kvm_set_memory(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
 		       uint64_t size, void *host);
 int vmm_kvm_create_irqchip(int vm_fd);
-/* KVM_CREATE_PIT2 with flags 0. */
+/* KVM_CREATE_PIT2, with port 0x61 (PIT channel 2 gate and output) in KVM. */
 int vmm_kvm_create_pit2(int vm_fd);
 int vmm_kvm_irq_line(int vm_fd, uint32_t irq, int level);
 /* chip_id: KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE or _IOAPIC. */

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kvm.h"
@@ -53,9 +54,17 @@ static void io_exit(struct vmm_vcpu *v)
 			memcpy(&val, data, run->io.size <= 4 ? run->io.size : 4);
 			vmm_vm_stop(vm, VMM_STOP_GUEST_EXIT, (int)(val & 0xff),
 				    "guest wrote %u to the debug-exit port", val);
-		} else if (!is_write) {
-			/* Nothing decodes this port: the bus floats high, as on a PC. */
-			memset(data, 0xff, run->io.size);
+		} else {
+			/* Nothing decodes this port: the bus floats high, as on a
+			 * PC. Said once per port, for whoever debugs a guest. */
+			static _Atomic uint64_t seen[65536 / 64];
+			uint64_t bit = 1ull << (port % 64);
+
+			if (!(atomic_fetch_or(&seen[port / 64], bit) & bit))
+				vmm_log(vm, MIG_LOG_DEBUG, "vCPU %u: %s of unclaimed port 0x%x",
+					v->index, is_write ? "write" : "read", port);
+			if (!is_write)
+				memset(data, 0xff, run->io.size);
 		}
 	}
 }
