@@ -50,6 +50,7 @@ struct app {
 				   * opts or below */
 	char peer_name[256];
 
+	int quit_requested;
 	int exiting;
 	int exit_code;
 };
@@ -242,6 +243,10 @@ static void on_wake(uv_async_t *h)
 
 	if (a->mig_running && a->mig_done)
 		migration_ended(a);
+	if (a->quit_requested && !a->exiting) {
+		say(a, MIG_LOG_INFO, "quit requested");
+		begin_exit(a, 0);
+	}
 	vm = a->role == ROLE_TARGET && a->mig_running ? NULL : a->machine.vm;
 	if (vm && !a->exiting) {
 		enum vmm_stop_kind kind;
@@ -425,7 +430,8 @@ static struct json_object *cmd_resolve(struct app *a, struct json_object *req)
 	a->undetermined = 0;
 	if (!strcmp(how, "target-running")) {
 		say(a, MIG_LOG_INFO, "resolved: the guest runs on the target; exiting");
-		begin_exit(a, 0);
+		a->quit_requested = 1;
+		uv_async_send(&a->wake);
 	} else {
 		say(a, MIG_LOG_INFO, "resolved: the target discarded its copy; the guest runs here");
 	}
@@ -469,7 +475,9 @@ static struct json_object *on_command(void *opaque, struct json_object *req)
 	if (!strcmp(cmd, "quit")) {
 		if (a->undetermined)
 			return vmm_control_error("an undetermined migration is pending: resolve it first");
-		begin_exit(a, 0);
+		/* After this answer is on its way: the loop comes back. */
+		a->quit_requested = 1;
+		uv_async_send(&a->wake);
 		return vmm_control_ok();
 	}
 	return vmm_control_error("unknown command \"%.64s\"", cmd);

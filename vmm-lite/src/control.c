@@ -248,12 +248,37 @@ fail_free:
 	return r;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct client *cl = req->handle->data;
+
+	(void)status;
+	free(req);
+	close_client(cl);
+}
+
+/* Closes a client once the answers queued for it have left (uv_close
+ * alone would cancel them: "quit" must still be answered). */
+static void finish_client(struct client *cl)
+{
+	uv_shutdown_t *req = malloc(sizeof(*req));
+
+	if (uv_is_closing((uv_handle_t *)&cl->pipe))
+		goto out_free;
+	uv_read_stop((uv_stream_t *)&cl->pipe);
+	if (req && !uv_shutdown(req, (uv_stream_t *)&cl->pipe, on_shutdown))
+		return;
+	close_client(cl);
+out_free:
+	free(req);
+}
+
 void vmm_control_stop(struct vmm_control *c)
 {
 	if (!c)
 		return;
 	unlink(c->path);
 	for (struct client *cl = c->clients; cl; cl = cl->next)
-		close_client(cl);
+		finish_client(cl);
 	uv_close((uv_handle_t *)&c->server, on_server_closed);
 }
