@@ -82,7 +82,12 @@ static int handle_exit(struct vmm_vcpu *v)
 		return 1;
 	case KVM_EXIT_MMIO:
 		/* No MMIO devices: reads float high, writes (to the ROM too)
-		 * are dropped, as on a PC without a device there. */
+		 * are dropped, as on a PC without a device there. RAM never
+		 * exits here; if it does, KVM lost a slot: say so loudly. */
+		if (vmm_vm_ram(vm, run->mmio.phys_addr, 1))
+			vmm_log(vm, MIG_LOG_WARN, "vCPU %u: MMIO exit inside RAM at 0x%llx (%s)",
+				v->index, (unsigned long long)run->mmio.phys_addr,
+				run->mmio.is_write ? "write" : "read");
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 		return 1;
