@@ -36,6 +36,17 @@ native)
 	;;
 vm)
 	echo "kvm-run: no usable /dev/kvm here; running inside the KVM test VM" >&2
+	# The VM's /tmp, /run and /dev/shm are its own: a tree or working
+	# directory there (a CI checkout in /tmp) is shared in explicitly.
+	repo=$(cd "$here/../.." && pwd)
+	hidden() { case $1 in /tmp/* | /run/* | /dev/shm/*) return 0 ;; esac; return 1; }
+	if hidden "$repo"; then
+		vm_opts="$vm_opts -w $repo"
+	fi
+	case $PWD/ in
+	"$repo"/*) ;;
+	*) if hidden "$PWD"; then vm_opts="$vm_opts -w $PWD"; fi ;;
+	esac
 	# shellcheck disable=SC2086 # the options are words
 	exec "$here/run-in-kvm-vm.sh" $vm_opts -- "$@"
 	;;
