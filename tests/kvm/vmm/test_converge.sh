@@ -41,6 +41,6 @@ grep -q '"forced_switchover":true' "$W/src.json" || fail "report: $(cat "$W/src.
 wait_state dst2 running 30
 sleep 2
 no_bad "$W/dst2.serial"
-check_counter_continues "$W/src.serial" "$W/dst2.serial"
+check_counter_continues "$W/src.serial" "$W/dst2.serial" "$W/src.json"
 ctl dst2 quit >/dev/null
 say "ok: switched over past the limit: $(grep 'migration done' "$W/src.log" | sed 's/.*migration done: //')"

@@ -41,7 +41,7 @@ after=$(last_counter "$W/dst.serial")
 [ -n "$after" ] && [ "$after" -gt "${before:-0}" ] || fail "the guest does not run on the target"
 kill -0 "$dst_pid" || fail "target died"
 no_bad "$W/dst.serial"
-check_counter_continues "$W/src.serial" "$W/dst.serial"
+check_counter_continues "$W/src.serial" "$W/dst.serial" "$W/src.json"
 check_monotonic "$W/dst.serial"
 ctl dst quit >/dev/null
 wait_exit "$dst_pid" 60

@@ -20,7 +20,7 @@ start dst --incoming "file:$W/vm.img" --report "$W/dst.json"
 wait_state dst running 120
 sleep 2
 no_bad "$W/dst.serial"
-check_counter_continues "$W/src.serial" "$W/dst.serial"
+check_counter_continues "$W/src.serial" "$W/dst.serial" "$W/src.json"
 check_monotonic "$W/dst.serial"
 ctl dst quit >/dev/null
 wait_exit "$dst_pid" 60
