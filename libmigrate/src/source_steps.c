@@ -21,6 +21,9 @@
 #include "msg.h"
 #include "source.h"
 
+/* Pages a round needs before its own send rate counts as a bandwidth. */
+#define BUSY_ROUND_PAGES 64
+
 static const char *state_name(enum src_state st)
 {
 	static const char *names[] = {
@@ -356,7 +359,16 @@ static void decide(struct mig_source *s, struct mig_round_stats *rs)
 	in.pending_pages = dirty;
 	in.wire_per_page =
 	    rs->pages ? MIG__MAX(rs->wire_bytes / rs->pages, 1) : MIG_PAGE_SIZE;
+	/*
+	 * The windowed rate counts the gaps between small rounds (fetching
+	 * the log, deciding) as if the link were slow; the final round has no
+	 * such gaps. So a round of some size also vouches for the rate at
+	 * which it went out, and the estimate takes the better of the two.
+	 */
 	in.bandwidth = rs->bandwidth;
+	if (rs->pages >= BUSY_ROUND_PAGES && rs->duration_us)
+		in.bandwidth = MIG__MAX(in.bandwidth,
+					rs->wire_bytes * 1000000u / rs->duration_us);
 	in.state_bytes = s->state_bytes_est;
 	in.rtt_us = s->rtt_us;
 	d = mig__policy_decide(&s->policy, &in, &expected, &why);

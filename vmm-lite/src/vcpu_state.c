@@ -120,47 +120,70 @@ out_close:
 	return r;
 }
 
+/*
+ * Keeps in m->entries the MSRs that KVM_GET_MSRS (or, with `set`,
+ * KVM_SET_MSRS) accepts. Both take entries in order and stop at the first
+ * they refuse, returning how many they took: so one call per refused MSR
+ * plus one, not one per MSR (which costs a second in a nested VM).
+ */
+static int msrs_filter(int vcpu_fd, struct kvm_msrs *m, struct kvm_msrs *batch,
+		       int set)
+{
+	uint32_t n = m->nmsrs, next = 0, keep = 0;
+	int r;
+
+	while (next < n) {
+		batch->nmsrs = n - next;
+		memcpy(batch->entries, m->entries + next,
+		       batch->nmsrs * sizeof(batch->entries[0]));
+		r = set ? vmm_kvm_set_msrs(vcpu_fd, batch) : vmm_kvm_get_msrs(vcpu_fd, batch);
+		if (r < 0)
+			return r;
+		if ((uint32_t)r > batch->nmsrs)
+			return -EIO;
+		/* A read fills in the values the write-back then uses. */
+		memmove(m->entries + keep, batch->entries, (uint32_t)r * sizeof(m->entries[0]));
+		keep += (uint32_t)r;
+		next += (uint32_t)r + 1; /* skip the one refused */
+	}
+	m->nmsrs = keep;
+	return 0;
+}
+
 int vmm_vcpu_msrs_probe(int vcpu_fd, const struct kvm_msr_list *all,
 			struct kvm_msr_list **savable)
 {
-	struct kvm_msr_list *out;
-	struct kvm_msrs *one;
-	uint32_t i, k = 0;
-	int r = 0;
+	struct kvm_msrs *m = NULL, *batch = NULL;
+	struct kvm_msr_list *out = NULL;
+	int r;
 
 	if (all->nmsrs > VMM_VCPU_MSRS_MAX)
 		return -E2BIG;
 	out = calloc(1, sizeof(*out) + (all->nmsrs + 1) * sizeof(out->indices[0]));
-	one = msrs_alloc(1);
-	if (!out || !one) {
+	m = msrs_alloc(all->nmsrs + 1);
+	batch = msrs_alloc(all->nmsrs + 1);
+	if (!out || !m || !batch) {
 		r = -ENOMEM;
 		goto out_free;
 	}
-	/* One at a time: KVM_GET_MSRS stops at the first MSR it refuses. */
-	for (i = 0; i < all->nmsrs; i++) {
-		memset(one->entries, 0, sizeof(one->entries[0]));
-		one->nmsrs = 1;
-		one->entries[0].index = all->indices[i];
-		r = vmm_kvm_get_msrs(vcpu_fd, one);
-		if (r < 0)
-			goto out_free;
-		if (r != 1)
-			continue;
-		/* Same value back: harmless on a vCPU that has not run. */
-		r = vmm_kvm_set_msrs(vcpu_fd, one);
-		if (r < 0)
-			goto out_free;
-		if (r != 1)
-			continue;
-		out->indices[k++] = all->indices[i];
-	}
-	out->nmsrs = k;
-	free(one);
+	m->nmsrs = all->nmsrs;
+	for (uint32_t i = 0; i < all->nmsrs; i++)
+		m->entries[i].index = all->indices[i];
+	/* Readable, then writable with the same value back: harmless on a
+	 * vCPU that has not run yet. */
+	r = msrs_filter(vcpu_fd, m, batch, 0);
+	if (!r)
+		r = msrs_filter(vcpu_fd, m, batch, 1);
+	if (r)
+		goto out_free;
+	for (uint32_t i = 0; i < m->nmsrs; i++)
+		out->indices[i] = m->entries[i].index;
+	out->nmsrs = m->nmsrs;
 	*savable = out;
-	return 0;
-
+	out = NULL;
 out_free:
-	free(one);
+	free(batch);
+	free(m);
 	free(out);
 	return r;
 }
