@@ -192,6 +192,8 @@ size_t dt_serial_last(struct dt_serial *s, int side, int kind,
 /* What the guest's own output says about one migration. */
 struct dt_guest_view {
 	uint64_t pause_us;   /* largest gap between consecutive lines */
+	uint64_t switch_us;  /* the gap from the source's last line to the
+				target's first */
 	int64_t pause_at_us; /* its start, from the migration command */
 	uint64_t period_us;  /* median gap before the migration */
 	uint64_t base_us;    /* largest gap in the same length before it */

@@ -280,11 +280,18 @@ static uint64_t period_before(const struct dt_serial *s, uint64_t t0)
 static void counters(const struct dt_serial *s, struct dt_guest_view *v)
 {
 	const struct dt_line *prev = NULL;
+	uint64_t src_t = 0;
 	int seen_tgt = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct dt_line *l = &s->lines[i];
 
+		/* The gap across the switch: source's last line, target's
+		 * first, whatever they say. */
+		if (l->side == DT_SRC && !seen_tgt)
+			src_t = l->t_ns;
+		if (l->side == DT_TGT && !seen_tgt && src_t && !v->switch_us)
+			v->switch_us = (l->t_ns - src_t) / 1000;
 		if (l->kind == DT_LINE_BAD)
 			v->bad++;
 		if (l->kind != DT_LINE_COUNTER)

@@ -143,6 +143,8 @@ static void test_switch(void **state)
 	/* The stamps are taken after the writes: never less than the gap. */
 	assert_true(v.pause_us >= 200000);
 	assert_true(v.pause_us < 2000000);
+	/* Here the largest gap is the switch's. */
+	assert_int_equal(v.switch_us, v.pause_us);
 	assert_true(v.pause_at_us < 0 + 50000);
 	assert_true(v.period_us >= 10000);
 	assert_true(v.base_us >= 10000 && v.base_us < v.pause_us);
