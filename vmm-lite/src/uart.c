@@ -247,11 +247,6 @@ void vmm_uart_input(struct vmm_uart *u, const uint8_t *buf, size_t len)
 static const uint8_t uart_magic[8] = { 'U', '1', '6', '5', '5', '0', 0, 1 };
 #define UART_FIXED 17
 
-size_t vmm_uart_state_size(void)
-{
-	return UART_FIXED + RX_FIFO;
-}
-
 int vmm_uart_save(struct vmm_uart *u, void *buf, size_t cap)
 {
 	uint8_t *p = buf;

@@ -34,8 +34,6 @@ void vmm_uart_input(struct vmm_uart *u, const uint8_t *buf, size_t len);
 int vmm_uart_save(struct vmm_uart *u, void *buf, size_t cap);
 /* Loads a blob from vmm_uart_save (hostile: checked). 0 or -EINVAL. */
 int vmm_uart_load(struct vmm_uart *u, const void *buf, size_t len);
-/* Size vmm_uart_save needs. */
-size_t vmm_uart_state_size(void);
 void vmm_uart_free(struct vmm_uart *u);
 
 #endif
