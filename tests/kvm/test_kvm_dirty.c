@@ -628,7 +628,11 @@ static void test_race_ring(void **state)
 
 	open_min_ring(t);
 	race(t);
-	assert_true(t->ring_full_exits > 0);
+	/* race() checks that no page was lost. Whether the ring filled
+	 * meanwhile depends on scheduling, so it is reported, not asserted;
+	 * test_ring_full covers that path for certain. */
+	print_message("ring-full exits during the race: %u\n",
+		      (unsigned)t->ring_full_exits);
 }
 
 static void test_race_bitmap(void **state)

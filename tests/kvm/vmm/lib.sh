@@ -119,12 +119,25 @@ wait_exit() {
 	wait "$1" || RC=$?
 }
 
+# complete_lines FILE: FILE's lines up to its last newline. The guest may
+# be writing one right now, and "c 16" is not yet "c 16917 13".
+complete_lines() {
+	local d
+	d=$(cat "$1" 2>/dev/null; printf x)
+	d=${d%x}
+	case $d in
+	*$'\n') ;;
+	*$'\n'*) d=${d%$'\n'*}$'\n' ;;
+	*) d= ;;
+	esac
+	printf '%s' "$d"
+}
 # counters FILE: the guest's counter values, one per line, in order. The
 # guest prints "c COUNT PASSES": COUNT is guest time in print periods
 # (it advances by more than one when the vCPU was descheduled), PASSES
 # the working-set passes completed (vmm-lite/guests/README.md).
-counters() { sed -n 's/^c \([0-9][0-9]*\)\( [0-9][0-9]*\)\{0,1\}\r\{0,1\}$/\1/p' "$1"; }
-passes() { sed -n 's/^c [0-9][0-9]* \([0-9][0-9]*\)\r\{0,1\}$/\1/p' "$1" | tail -n 1; }
+counters() { complete_lines "$1" | sed -n 's/^c \([0-9][0-9]*\)\( [0-9][0-9]*\)\{0,1\}\r\{0,1\}$/\1/p'; }
+passes() { complete_lines "$1" | sed -n 's/^c [0-9][0-9]* \([0-9][0-9]*\)\r\{0,1\}$/\1/p' | tail -n 1; }
 last_counter() { counters "$1" | tail -n 1; }
 
 # check_counter_continues SRC_SERIAL DST_SERIAL [REPORT]: the target's
