@@ -132,3 +132,16 @@ void mig__bitmap_move_atomic(uint64_t *dst, _Atomic uint64_t *src,
 		dst[w] |= v;
 	}
 }
+
+void mig__bitmap_mark_span(_Atomic uint64_t *bm, uint64_t rgpa, uint64_t rsize,
+			   uint64_t gpa, uint64_t end)
+{
+	uint64_t lo, hi;
+
+	if (end <= rgpa || gpa >= rgpa + rsize)
+		return;
+	lo = (MIG__MAX(gpa, rgpa) - rgpa) >> MIG_PAGE_SHIFT;
+	hi = MIG__DIV_ROUND_UP(MIG__MIN(end, rgpa + rsize) - rgpa,
+			       (uint64_t)MIG_PAGE_SIZE);
+	mig__bitmap_set_range_atomic(bm, lo, hi - lo);
+}

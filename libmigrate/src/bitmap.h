@@ -29,6 +29,14 @@ void mig__bitmap_set_range_atomic(_Atomic uint64_t *bm, uint64_t start,
 				  uint64_t n);
 
 /*
+ * Marks the pages of [gpa, end) that fall in the region [rgpa, rgpa +
+ * rsize) in `bm`, the region's atomic page bitmap (a partial page counts
+ * whole). Both dirty trackers' mark functions use it.
+ */
+void mig__bitmap_mark_span(_Atomic uint64_t *bm, uint64_t rgpa, uint64_t rsize,
+			   uint64_t gpa, uint64_t end);
+
+/*
  * ORs the atomic bitmap `src` into `dst` and clears `src`, word by word
  * with atomic exchange, so that a bit set concurrently is either moved to
  * `dst` or left in `src` for the next call: never lost.

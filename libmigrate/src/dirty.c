@@ -91,7 +91,7 @@ err_free_bitmaps:
 void mig_dirty_mark(mig_dirty *d, uint64_t gpa, uint64_t len)
 {
 	const struct dirty_region *r;
-	uint64_t end, lo, hi;
+	uint64_t end;
 	size_t i;
 
 	if (!d || !len ||
@@ -100,12 +100,7 @@ void mig_dirty_mark(mig_dirty *d, uint64_t gpa, uint64_t len)
 	end = gpa + len < gpa ? UINT64_MAX : gpa + len;
 	for (i = 0; i < d->count; i++) {
 		r = &d->r[i];
-		if (end <= r->gpa || gpa >= r->gpa + r->size)
-			continue;
-		lo = (MIG__MAX(gpa, r->gpa) - r->gpa) >> MIG_PAGE_SHIFT;
-		hi = MIG__DIV_ROUND_UP(MIG__MIN(end, r->gpa + r->size) - r->gpa,
-				       (uint64_t)MIG_PAGE_SIZE);
-		mig__bitmap_set_range_atomic(r->bm, lo, hi - lo);
+		mig__bitmap_mark_span(r->bm, r->gpa, r->size, gpa, end);
 	}
 }
 

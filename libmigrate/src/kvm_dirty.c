@@ -199,7 +199,7 @@ int mig_kvm_dirty_ring_full(mig_kvm_dirty *d, uint32_t index)
 void mig_kvm_dirty_mark(mig_kvm_dirty *d, uint64_t gpa, uint64_t len)
 {
 	const struct mig__kvm_slot *s;
-	uint64_t end, lo, hi;
+	uint64_t end;
 	size_t i;
 
 	if (!d || !len ||
@@ -209,12 +209,8 @@ void mig_kvm_dirty_mark(mig_kvm_dirty *d, uint64_t gpa, uint64_t len)
 	/* No early exit: other address spaces may map the same gpa. */
 	for (i = 0; i < d->count; i++) {
 		s = &d->s[i];
-		if (!s->tracked || end <= s->gpa || gpa >= s->gpa + s->size)
-			continue;
-		lo = (MIG__MAX(gpa, s->gpa) - s->gpa) >> MIG_PAGE_SHIFT;
-		hi = MIG__DIV_ROUND_UP(MIG__MIN(end, s->gpa + s->size) - s->gpa,
-				       (uint64_t)MIG_PAGE_SIZE);
-		mig__bitmap_set_range_atomic(s->pending, lo, hi - lo);
+		if (s->tracked)
+			mig__bitmap_mark_span(s->pending, s->gpa, s->size, gpa, end);
 	}
 }
 
