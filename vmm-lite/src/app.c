@@ -17,9 +17,12 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "console.h"
 #include "control.h"
+#include "linux_boot.h"
 #include "loader.h"
 #include "migration.h"
+#include "uart.h"
 #include "vm.h"
 
 enum mig_role { ROLE_NONE, ROLE_SOURCE, ROLE_TARGET };
@@ -30,6 +33,7 @@ struct app {
 	uv_async_t wake;
 	uv_signal_t sigint, sigterm;
 	struct vmm_control *control;
+	struct vmm_console *console;
 	struct vmm_machine machine;
 	int serial_fd;
 	int owns_serial_fd;
@@ -231,6 +235,8 @@ static void begin_exit(struct app *a, int code)
 		vmm_vm_stop(a->machine.vm, VMM_STOP_REQUESTED, code, "the VMM is exiting");
 	vmm_control_stop(a->control);
 	a->control = NULL;
+	vmm_console_stop(a->console);
+	a->console = NULL;
 	close_handle((uv_handle_t *)&a->wake);
 	close_handle((uv_handle_t *)&a->sigint);
 	close_handle((uv_handle_t *)&a->sigterm);
@@ -438,6 +444,62 @@ static struct json_object *cmd_resolve(struct app *a, struct json_object *req)
 	return vmm_control_ok();
 }
 
+/* The VM whose console input lands here: none while an incoming
+ * migration builds it, after it left, or while it is paused (input then
+ * waits rather than changing a UART whose state may be in flight). */
+static struct vmm_vm *console_vm(struct app *a)
+{
+	struct vmm_vm *vm = a->machine.vm;
+
+	if (!vm || (a->role == ROLE_TARGET && a->mig_running) || a->machine.migrated_away)
+		return NULL;
+	return vm;
+}
+
+static size_t console_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct app *a = opaque;
+	struct vmm_vm *vm = console_vm(a);
+
+	if (!vm)
+		return len;  /* nobody to type to: dropped */
+	if (vmm_vm_paused(vm))
+		return 0;
+	return vmm_uart_input(vm->uart, buf, len);
+}
+
+static void console_quit(void *opaque)
+{
+	struct app *a = opaque;
+
+	if (a->undetermined) {
+		say(a, MIG_LOG_ERROR, "an undetermined migration is pending: resolve it first");
+		return;
+	}
+	say(a, MIG_LOG_INFO, "quit from the console (Ctrl-A x)");
+	a->quit_requested = 1;
+	uv_async_send(&a->wake);
+}
+
+static struct json_object *cmd_console(struct app *a, struct json_object *req)
+{
+	struct json_object *v;
+	const char *data;
+	size_t len;
+
+	if (!json_object_object_get_ex(req, "data", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return vmm_control_error("console needs \"data\": the bytes to type");
+	if (!console_vm(a) || a->machine.vm->stop_kind != VMM_STOP_NONE)
+		return vmm_control_error("no guest runs here to type to");
+	data = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (vmm_console_write(a->console, (const uint8_t *)data, len))
+		return vmm_control_error("console input backlog full (%u bytes): the guest is not reading",
+					 VMM_CONSOLE_BACKLOG);
+	return vmm_control_ok();
+}
+
 static struct json_object *on_command(void *opaque, struct json_object *req)
 {
 	struct app *a = opaque;
@@ -454,6 +516,8 @@ static struct json_object *on_command(void *opaque, struct json_object *req)
 		return cmd_migrate(a, req);
 	if (!strcmp(cmd, "resolve"))
 		return cmd_resolve(a, req);
+	if (!strcmp(cmd, "console"))
+		return cmd_console(a, req);
 	if (!strcmp(cmd, "cancel")) {
 		if (!a->mig_running)
 			return vmm_control_error("no migration is running");
@@ -506,6 +570,20 @@ static int open_serial(struct app *a, const char *spec)
 	return 0;
 }
 
+static int load_image(struct vmm_vm *vm, const struct vmm_app_opts *o,
+		      char *err, size_t err_len)
+{
+	struct vmm_linux_boot lb = {
+		.kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
+	};
+
+	if (o->kernel)
+		return vmm_linux_load(vm, &lb, err, err_len);
+	if (o->boot_image)
+		return vmm_load_boot_sector(vm, o->boot_image, err, err_len);
+	return vmm_load_flat(vm, o->flat_image, o->flat_addr, err, err_len);
+}
+
 static int boot_guest(struct app *a)
 {
 	const struct vmm_app_opts *o = a->opts;
@@ -518,10 +596,7 @@ static int boot_guest(struct app *a)
 		say(a, MIG_LOG_ERROR, "cannot create the VM: %s", err);
 		return r;
 	}
-	if (o->boot_image)
-		r = vmm_load_boot_sector(a->machine.vm, o->boot_image, err, sizeof(err));
-	else
-		r = vmm_load_flat(a->machine.vm, o->flat_image, o->flat_addr, err, sizeof(err));
+	r = load_image(a->machine.vm, o, err, sizeof(err));
 	if (r) {
 		say(a, MIG_LOG_ERROR, "cannot load the guest: %s", err);
 		return r;
@@ -603,6 +678,16 @@ int vmm_app_run(const struct vmm_app_opts *opts)
 			begin_exit(a, VMM_EXIT_FAILURE);
 			goto run;
 		}
+	}
+	/* Standard input types to the guest only when the console is on
+	 * standard output too. */
+	r = vmm_console_start(&a->console, &a->loop,
+			      !opts->serial || !strcmp(opts->serial, "stdio"),
+			      console_sink, console_quit, a);
+	if (r) {
+		say(a, MIG_LOG_ERROR, "console input: %s", strerror(-r));
+		begin_exit(a, VMM_EXIT_FAILURE);
+		goto run;
 	}
 	r = opts->incoming ? await_guest(a) : boot_guest(a);
 	if (r)

@@ -17,6 +17,9 @@
 struct vmm_app_opts {
 	uint64_t ram_size;
 	uint32_t vcpus;
+	const char *kernel;        /* Linux bzImage */
+	const char *initrd;        /* its initramfs, or NULL */
+	const char *cmdline;       /* its command line, or NULL: the default */
 	const char *boot_image;    /* raw boot-sector disk image */
 	const char *flat_image;    /* flat binary */
 	uint64_t flat_addr;

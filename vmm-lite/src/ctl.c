@@ -6,6 +6,7 @@
  *
  *   vmm-ctl SOCKET status
  *   vmm-ctl SOCKET migrate tcp:10.0.0.2:4444 [downtime_ms=300] [bandwidth=0] ...
+ *   vmm-ctl SOCKET console 'uname -a'     (types the line and a newline)
  *   vmm-ctl SOCKET '{"cmd":"cancel"}'
  */
 #include <errno.h>
@@ -24,7 +25,8 @@ static void usage(void)
 	fputs("usage: vmm-ctl SOCKET COMMAND [ARG] [KEY=VALUE...]\n"
 	      "       vmm-ctl SOCKET '{\"cmd\":...}'\n"
 	      "commands: status, migrate ADDRESS, cancel, pause, resume, quit,\n"
-	      "          resolve target-running|target-discarded\n"
+	      "          resolve target-running|target-discarded,\n"
+	      "          console TEXT (typed on the guest's console, newline added)\n"
 	      "KEY=VALUE adds a member (numbers stay numbers), e.g. downtime_ms=100\n",
 	      stderr);
 }
@@ -39,7 +41,20 @@ static struct json_object *build_request(int argc, char **argv)
 		return argc == 1 ? json_tokener_parse(argv[0]) : NULL;
 	o = json_object_new_object();
 	json_object_object_add(o, "cmd", json_object_new_string(argv[0]));
-	if (argc > 1 && !strchr(argv[1], '=')) {
+	if (argc > 1 && !strcmp(argv[0], "console")) {
+		size_t n = strlen(argv[1]);
+		char *line = malloc(n + 2);
+
+		if (!line) {
+			json_object_put(o);
+			return NULL;
+		}
+		memcpy(line, argv[1], n);
+		memcpy(line + n, "\n", 2);
+		json_object_object_add(o, "data", json_object_new_string(line));
+		free(line);
+		i = 2;
+	} else if (argc > 1 && !strchr(argv[1], '=')) {
 		const char *key = !strcmp(argv[0], "resolve") ? "how" : "address";
 
 		json_object_object_add(o, key, json_object_new_string(argv[1]));

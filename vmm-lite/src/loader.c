@@ -10,7 +10,7 @@
 
 #include "kvm.h"
 
-static int read_exact(int fd, void *buf, size_t len)
+int vmm_read_exact(int fd, void *buf, size_t len)
 {
 	size_t done = 0;
 
@@ -26,7 +26,7 @@ static int read_exact(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static int open_image(const char *path, uint64_t *size, char *err, size_t err_len)
+int vmm_image_open(const char *path, uint64_t *size, char *err, size_t err_len)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -64,7 +64,7 @@ int vmm_load_boot_sector(struct vmm_vm *vm, const char *path, char *err,
 	void *dst;
 	int fd, r;
 
-	fd = open_image(path, &size, err, err_len);
+	fd = vmm_image_open(path, &size, err, err_len);
 	if (fd < 0)
 		return fd;
 	if (size < VMM_BOOT_SECTOR_SIZE) {
@@ -73,7 +73,7 @@ int vmm_load_boot_sector(struct vmm_vm *vm, const char *path, char *err,
 		close(fd);
 		return -EINVAL;
 	}
-	r = read_exact(fd, sector, sizeof(sector));
+	r = vmm_read_exact(fd, sector, sizeof(sector));
 	close(fd);
 	if (r) {
 		snprintf(err, err_len, "%s: %s", path, strerror(-r));
@@ -144,7 +144,7 @@ int vmm_load_flat(struct vmm_vm *vm, const char *path, uint64_t gpa,
 			 (unsigned long long)gpa);
 		return -EINVAL;
 	}
-	fd = open_image(path, &size, err, err_len);
+	fd = vmm_image_open(path, &size, err, err_len);
 	if (fd < 0)
 		return fd;
 	if (!size || size > 0x100000000ull - gpa ||
@@ -154,7 +154,7 @@ int vmm_load_flat(struct vmm_vm *vm, const char *path, uint64_t gpa,
 		close(fd);
 		return -EINVAL;
 	}
-	r = read_exact(fd, dst, size);
+	r = vmm_read_exact(fd, dst, size);
 	close(fd);
 	if (r) {
 		snprintf(err, err_len, "%s: %s", path, strerror(-r));

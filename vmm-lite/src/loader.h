@@ -30,4 +30,12 @@ int vmm_load_boot_sector(struct vmm_vm *vm, const char *path, char *err,
 int vmm_load_flat(struct vmm_vm *vm, const char *path, uint64_t gpa,
 		  char *err, size_t err_len);
 
+/*
+ * Opens a regular file read-only for loading; sets *size. Returns the fd
+ * (the caller closes it) or a negative errno, with a reason in err.
+ */
+int vmm_image_open(const char *path, uint64_t *size, char *err, size_t err_len);
+/* Reads exactly len bytes. Returns 0, a negative errno, or -EIO at EOF. */
+int vmm_read_exact(int fd, void *buf, size_t len);
+
 #endif

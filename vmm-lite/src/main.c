@@ -6,19 +6,25 @@
 #include <string.h>
 
 #include "app.h"
+#include "linux_boot.h"
 #include "loader.h"
 #include "vm.h"
 
 static void usage(FILE *f)
 {
 	fputs(
-"usage: vmm-lite [OPTIONS] --boot IMAGE | --flat IMAGE[@ADDR] | --incoming ADDRESS\n"
+"usage: vmm-lite [OPTIONS] --kernel BZIMAGE | --boot IMAGE | --flat IMAGE[@ADDR]\n"
+"                          | --incoming ADDRESS\n"
 "\n"
 "A small KVM VMM whose guests migrate live through libmigrate.\n"
 "\n"
 "Guest:\n"
 "  -m, --memory SIZE        RAM, with K, M or G suffix (default 256M)\n"
 "  -c, --cpus N             vCPUs (default 1)\n"
+"      --kernel BZIMAGE     a 64-bit Linux kernel, booted by the x86 boot protocol\n"
+"                           (64-bit entry, e820 map, MP table; no firmware)\n"
+"      --initrd FILE        its initramfs\n"
+"      --append CMDLINE     its command line (default \"" VMM_LINUX_DEFAULT_CMDLINE "\")\n"
 "      --boot IMAGE         raw disk image: its boot sector runs at 0x7c00 in\n"
 "                           real mode with DL=0x80, as a PC BIOS starts it\n"
 "      --flat IMAGE[@ADDR]  flat binary at ADDR (default 0x100000), entered in\n"
@@ -86,12 +92,15 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 enum {
 	OPT_BOOT = 256, OPT_FLAT, OPT_ROM, OPT_SERIAL, OPT_DIRTY, OPT_CONTROL,
 	OPT_INCOMING, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PEER,
-	OPT_DOWNTIME, OPT_BANDWIDTH, OPT_REPORT,
+	OPT_DOWNTIME, OPT_BANDWIDTH, OPT_REPORT, OPT_KERNEL, OPT_INITRD, OPT_APPEND,
 };
 
 static const struct option longopts[] = {
 	{ "memory", required_argument, NULL, 'm' },
 	{ "cpus", required_argument, NULL, 'c' },
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "boot", required_argument, NULL, OPT_BOOT },
 	{ "flat", required_argument, NULL, OPT_FLAT },
 	{ "rom", required_argument, NULL, OPT_ROM },
@@ -145,6 +154,9 @@ int main(int argc, char **argv)
 				return bad("vCPU count (1-64)", optarg);
 			o.vcpus = (uint32_t)x;
 			break;
+		case OPT_KERNEL: o.kernel = optarg; break;
+		case OPT_INITRD: o.initrd = optarg; break;
+		case OPT_APPEND: o.cmdline = optarg; break;
 		case OPT_BOOT: o.boot_image = optarg; break;
 		case OPT_FLAT: {
 			char *at = strrchr(optarg, '@');
@@ -198,8 +210,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm-lite: unexpected argument %s (try --help)\n", argv[optind]);
 		return VMM_EXIT_FAILURE;
 	}
-	if (!!o.boot_image + !!o.flat_image + !!o.incoming != 1) {
-		fprintf(stderr, "vmm-lite: give exactly one of --boot, --flat, --incoming (try --help)\n");
+	if (!!o.kernel + !!o.boot_image + !!o.flat_image + !!o.incoming != 1) {
+		fprintf(stderr, "vmm-lite: give exactly one of --kernel, --boot, --flat, --incoming (try --help)\n");
+		return VMM_EXIT_FAILURE;
+	}
+	if ((o.initrd || o.cmdline) && !o.kernel) {
+		fprintf(stderr, "vmm-lite: --initrd and --append go with --kernel\n");
 		return VMM_EXIT_FAILURE;
 	}
 	if (o.incoming && o.rom_image) {

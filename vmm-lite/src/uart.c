@@ -230,13 +230,16 @@ void vmm_uart_io(struct vmm_uart *u, uint16_t offset, int is_write,
 	pthread_mutex_unlock(&u->lock);
 }
 
-void vmm_uart_input(struct vmm_uart *u, const uint8_t *buf, size_t len)
+size_t vmm_uart_input(struct vmm_uart *u, const uint8_t *buf, size_t len)
 {
+	size_t taken;
+
 	pthread_mutex_lock(&u->lock);
-	for (size_t i = 0; i < len; i++)
-		rx_push(u, buf[i]);
+	for (taken = 0; taken < len && u->rx_count < RX_FIFO; taken++)
+		rx_push(u, buf[taken]);
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
+	return taken;
 }
 
 /*

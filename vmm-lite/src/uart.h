@@ -27,8 +27,9 @@ int vmm_uart_new(struct vmm_uart **out, int out_fd, vmm_uart_irq_fn irq,
 /* Port I/O at offset 0..7 from the base; `*val` in or out. Thread-safe. */
 void vmm_uart_io(struct vmm_uart *u, uint16_t offset, int is_write,
 		 uint8_t *val);
-/* Queues received bytes (dropped when the FIFO is full). Thread-safe. */
-void vmm_uart_input(struct vmm_uart *u, const uint8_t *buf, size_t len);
+/* Queues received bytes as far as the receive FIFO has room; returns how
+ * many it took (the caller keeps the rest for later). Thread-safe. */
+size_t vmm_uart_input(struct vmm_uart *u, const uint8_t *buf, size_t len);
 /* Registers, FIFO and line state as a blob (see uart.c for the layout);
  * writes at most `cap` bytes and returns the length or -ENOSPC. */
 int vmm_uart_save(struct vmm_uart *u, void *buf, size_t cap);

@@ -22,6 +22,11 @@
 /* QEMU's isa-debug-exit default, so guests end the same way under both. */
 #define DEBUG_EXIT_PORT 0x501
 #define DEBUG_EXIT_SIZE 2
+/* The keyboard controller's command port: 0xfe pulses the CPU reset
+ * line, which is how Linux reboots with reboot=k. vmm-lite has no
+ * firmware to reset into, so a reset ends the VM, as in Firecracker. */
+#define I8042_COMMAND_PORT 0x64
+#define I8042_CMD_RESET 0xfe
 
 static void io_exit(struct vmm_vcpu *v)
 {
@@ -54,6 +59,10 @@ static void io_exit(struct vmm_vcpu *v)
 			memcpy(&val, data, run->io.size <= 4 ? run->io.size : 4);
 			vmm_vm_stop(vm, VMM_STOP_GUEST_EXIT, (int)(val & 0xff),
 				    "guest wrote %u to the debug-exit port", val);
+		} else if (port == I8042_COMMAND_PORT && is_write &&
+			   data[0] == I8042_CMD_RESET) {
+			vmm_vm_stop(vm, VMM_STOP_GUEST_EXIT, 0,
+				    "the guest reset the machine (keyboard controller)");
 		} else {
 			/* Nothing decodes this port: the bus floats high, as on a
 			 * PC. Said once per port, for whoever debugs a guest. */

@@ -185,19 +185,40 @@ out_close:
 	return r;
 }
 
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+
 /*
- * CPUID for vCPU `index`: what KVM supports, with the APIC ID in leaf 1
- * and the x2APIC ID in leaves 0xb and 0x1f set to the vCPU's index.
+ * Leaf 1 bits that KVM_GET_SUPPORTED_CPUID leaves to the VMM: "running
+ * under a hypervisor", without which a guest never looks at KVM's leaves
+ * from 0x40000000 (Linux then runs without kvmclock), and the
+ * TSC-deadline timer, which KVM emulates when it has the capability.
+ */
+static void complete_cpuid(struct vmm_vm *vm)
+{
+	uint32_t add = CPUID_1_ECX_HYPERVISOR;
+
+	if (vmm_kvm_check_extension(vm->kvm_fd, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		add |= CPUID_1_ECX_TSC_DEADLINE;
+	for (uint32_t i = 0; i < vm->cpuid->nent; i++)
+		if (vm->cpuid->entries[i].function == 1)
+			vm->cpuid->entries[i].ecx |= add;
+}
+
+/*
+ * CPUID for vCPU `index`: the VM's, with the APIC ID in leaf 1 and the
+ * x2APIC ID in leaves 0xb and 0x1f set to the vCPU's index.
  */
 static void cpuid_for_vcpu(struct kvm_cpuid2 *c, uint32_t index)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ebx = (e->ebx & 0x00ffffffu) | (index << 24);
-		else if (e->function == 0xb || e->function == 0x1f)
+		} else if (e->function == 0xb || e->function == 0x1f) {
 			e->edx = index;
+		}
 	}
 }
 
@@ -392,6 +413,7 @@ int vmm_vm_new(struct vmm_vm **out, const struct vmm_config *cfg, char *err,
 		snprintf(err, err_len, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 		goto fail;
 	}
+	complete_cpuid(vm);
 	fingerprint(vm);
 	for (uint32_t i = 0; i < cfg->vcpus; i++) {
 		r = setup_vcpu(vm, i, mmap_size, err, err_len);
