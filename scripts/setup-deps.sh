@@ -9,7 +9,7 @@ libuv1-dev liblz4-dev libssl-dev openssl
 libprotobuf-c-dev protobuf-c-compiler
 libjson-c-dev libxxhash-dev libcmocka-dev
 clang libclang-rt-14-dev
-qemu-system-x86 linux-image-amd64 busybox-static
+qemu-system-x86 linux-image-amd64 busybox-static cpio
 "
 
 missing=""

@@ -55,11 +55,13 @@ guest() {
 }
 
 # start NAME ARGS...: vmm-lite in the background; serial in NAME.serial,
-# log in NAME.log, control socket NAME.sock; sets NAME_pid.
+# log in NAME.log, control socket NAME.sock, standard input from
+# $START_STDIN (/dev/null); sets NAME_pid.
 start() {
 	local name=$1
 	shift
-	"$VMM" --control "$W/$name.sock" "$@" >"$W/$name.serial" 2>"$W/$name.log" &
+	"$VMM" --control "$W/$name.sock" "$@" <"${START_STDIN:-/dev/null}" \
+		>"$W/$name.serial" 2>"$W/$name.log" &
 	eval "${name}_pid=$!"
 	PIDS="$PIDS $!"
 	# The socket appears once the process is up.
