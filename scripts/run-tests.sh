@@ -31,7 +31,7 @@ step "unit and end-to-end tests under ASan + UBSan"
 	ctest --output-on-failure -L 'unit|e2e' --timeout 1800)
 step "KVM tests under ASan + UBSan"
 (cd build-asan &&
-	ctest --output-on-failure -L kvm -R 'kvm\.(dirty|vmm_state|vmm\.basic|vmm\.save)$' \
+	ctest --output-on-failure -L kvm -R 'kvm\.(dirty|vmm_state|vmm\.basic|vmm\.save|vmm\.linux_boot)$' \
 		--timeout 1800)
 
 step "fuzz build (clang, libFuzzer)"

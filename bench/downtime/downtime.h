@@ -30,21 +30,32 @@
 /* ---- options and workloads -------------------------------------------- */
 
 enum dt_kind {
-	DT_IDLE, /* the counter guest */
-	DT_HOT,	 /* the checker, working set rewritten flat out */
-	DT_RATE, /* the checker at a bounded rate */
-	DT_IMAGE /* --image: a boot sector used as it is */
+	DT_IDLE,       /* the counter guest */
+	DT_HOT,	       /* the checker, working set rewritten flat out */
+	DT_RATE,       /* the checker at a bounded rate */
+	DT_LINUX_IDLE, /* Linux, only the workload's heartbeat (linux.c) */
+	DT_LINUX_WORK, /* Linux, vmm-workload rewriting its working set */
+	DT_IMAGE       /* --image: a boot sector used as it is */
 };
+
+/* Linux guests boot a kernel; the others a boot sector. */
+#define DT_IS_LINUX(k) ((k) == DT_LINUX_IDLE || (k) == DT_LINUX_WORK)
 
 enum dt_vmm_id { DT_OURS, DT_QEMU, DT_NVMM };
 
 struct dt_workload {
 	char name[64];
 	enum dt_kind kind;
-	uint32_t ws_mib;     /* working set (hot, rate) */
-	uint32_t rate_mib;   /* MiB/s (rate); 0: unbounded */
-	char pattern[16];    /* zero, text, random */
+	uint32_t ws_mib;     /* working set (hot, rate, Linux) */
+	uint32_t rate_mib;   /* MiB/s (rate, Linux); 0: unbounded */
+	uint32_t threads;    /* Linux: vmm-workload's threads */
+	uint32_t period_ms;  /* the guest's line period */
+	char pattern[16];    /* zero, text, random; "" for Linux */
 	char image[DT_PATH]; /* the prepared image, filled by setup */
+	/* Linux, filled by setup: what both VMMs boot */
+	char kernel[DT_PATH];
+	char initrd[DT_PATH];
+	char cmdline[512];
 };
 
 struct dt_opts {
@@ -52,7 +63,8 @@ struct dt_opts {
 	uint32_t cpus;
 	uint32_t runs;
 	uint32_t downtime_ms; /* the limit given to both VMMs */
-	const char *set;      /* "default", "quick", "light"; NULL: one */
+	const char *set;      /* "default", "quick", "light", "linux";
+				 NULL: one */
 	struct dt_workload one;
 	int vmm[DT_NVMM]; /* which VMMs run */
 	const char *json;
@@ -65,7 +77,9 @@ struct dt_opts {
 	const char *guest_dir;	 /* counter.img, dirtier.img, checker.img */
 	const char *guest_tool;	 /* vmm-guest-config */
 	const char *image;	 /* --image: skip the guest tool */
-	uint32_t period_ms;	 /* the guest's counter period */
+	const char *kernel;	 /* Linux: NULL: the newest in /boot */
+	const char *initrd;	 /* Linux: the initramfs */
+	uint32_t period_ms;	 /* the guest's line period; 0: per guest */
 	uint32_t warmup_ms;	 /* guest running before the migration */
 	uint32_t after_ms;	 /* guest running on the target after it */
 	uint32_t margin_ms;	 /* pause window beyond the migration */
@@ -73,6 +87,7 @@ struct dt_opts {
 	const char *workdir_arg; /* --workdir: kept */
 	int keep;
 	int self_test_bad; /* the checker reports BAD: every run must fail */
+	uint32_t linux_ws_mib, linux_rate_mib; /* linux-work in the sets */
 };
 
 /* Where a session's files are. */
@@ -88,19 +103,24 @@ struct dt_env {
 struct dt_proc {
 	pid_t pid;  /* 0: none */
 	int out_fd; /* read end of the child's stdout, -1 when closed */
+	int in_fd;  /* write end of its stdin, or -1 (/dev/null) */
 	int exited;
 	int status; /* waitpid status, once exited */
 	char name[32];
 };
 
 /*
- * Starts argv[0] (PATH searched) with stdin /dev/null, stdout into a pipe
- * whose read end becomes p->out_fd, stderr appended to `errlog`. The
- * child is remembered so that a signal to the harness kills it. Returns
- * 0 or -errno.
+ * Starts argv[0] (PATH searched) with stdout into a pipe whose read end
+ * becomes p->out_fd, stderr appended to `errlog`, and stdin /dev/null or,
+ * with `stdin_pipe`, a pipe whose write end becomes p->in_fd. The child
+ * is remembered so that a signal to the harness kills it. Returns 0 or
+ * -errno.
  */
 int dt_proc_spawn(struct dt_proc *p, const char *name, char *const argv[],
-		  const char *errlog);
+		  const char *errlog, int stdin_pipe);
+
+/* Writes all of `text` to the child's stdin. Returns 0 or -errno. */
+int dt_proc_type(struct dt_proc *p, const char *text);
 
 /* Reaps the child if it has exited, without waiting. Returns p->exited. */
 int dt_proc_poll(struct dt_proc *p);
@@ -115,7 +135,7 @@ int dt_proc_wait(struct dt_proc *p, uint32_t ms);
  */
 void dt_proc_end(struct dt_proc *p);
 
-/* Closes out_fd (after the serial thread has stopped). */
+/* Closes out_fd (after the serial thread has stopped) and in_fd. */
 void dt_proc_close(struct dt_proc *p);
 
 /* "exited with status 3", "killed by signal 9" or "still running". */
@@ -127,24 +147,38 @@ void dt_proc_kill_all(void);
 /* ---- serial.c ----------------------------------------------------------- */
 
 /*
- * The guests' lines (vmm-lite/guests/README.md): "c COUNT PASSES" every
- * period (COUNT: periods elapsed on the guest's TSC; PASSES: passes over
- * the working set, all vCPUs), and "BAD ..." when the checker finds a
- * page it did not write. "c COUNT" alone, and a third field NCPU (vCPUs
- * that came up) are understood too.
+ * The boot-sector guests' lines (vmm-lite/guests/README.md): "c COUNT
+ * PASSES" every period (COUNT: periods elapsed on the guest's TSC;
+ * PASSES: passes over the working set, all vCPUs), and "BAD ..." when the
+ * checker finds a page it did not write. "c COUNT" alone, and a third
+ * field NCPU (vCPUs that came up) are understood too. The Linux guest's
+ * lines are linux.c's (heartbeats, its workload's BAD and BACKWARDS, the
+ * kernel's alarms, init's marker, the answer to a typed command).
  */
-enum dt_line_kind { DT_LINE_OTHER, DT_LINE_COUNTER, DT_LINE_BAD };
+enum dt_line_kind {
+	DT_LINE_OTHER,
+	DT_LINE_COUNTER,
+	DT_LINE_BAD, /* corruption: BAD, or Linux's BACKWARDS */
+	DT_LINE_HEARTBEAT,
+	DT_LINE_KERNEL, /* a kernel warning, oops, panic, lockup, stall */
+	DT_LINE_READY,	/* "vmm-guest: init ready" */
+	DT_LINE_ANSWER	/* DT_ANSWER_TAG NUMBER: a typed command answered */
+};
 
 enum dt_side { DT_SRC, DT_TGT };
 
 struct dt_line {
-	uint64_t t_ns;	 /* CLOCK_MONOTONIC when its newline arrived */
-	uint64_t value;	 /* COUNT */
-	uint32_t passes; /* PASSES */
-	uint16_t ncpu;	 /* NCPU */
-	uint8_t fields;	 /* numbers on the line: 1 to 3 */
-	uint8_t side;	 /* enum dt_side: whose stdout delivered it */
-	uint8_t kind;	 /* enum dt_line_kind */
+	uint64_t t_ns;	   /* CLOCK_MONOTONIC when its newline arrived */
+	uint64_t value;	   /* COUNT; heartbeat: SEQ; answer: NUMBER */
+	uint64_t mono_ns;  /* heartbeat: the guest's CLOCK_MONOTONIC */
+	uint64_t verified; /* heartbeat: pages verified so far */
+	uint32_t passes;   /* PASSES */
+	uint32_t nbad;	   /* heartbeat: BAD count */
+	uint32_t nback;	   /* heartbeat: BACKWARDS count */
+	uint16_t ncpu;	   /* NCPU */
+	uint8_t fields;	   /* numbers on the line: 1 to 3, heartbeat 6 */
+	uint8_t side;	   /* enum dt_side: whose stdout delivered it */
+	uint8_t kind;	   /* enum dt_line_kind */
 };
 
 /* Bounds what a misbehaving guest can make the harness store. */
@@ -164,6 +198,7 @@ struct dt_serial {
 	size_t part_len;
 	size_t part_lost;	    /* bytes beyond DT_LINE_MAX in it */
 	char bad_text[DT_LINE_MAX]; /* the first BAD line */
+	char kernel_text[DT_LINE_MAX]; /* the first DT_LINE_KERNEL line */
 	FILE *log;		    /* every line with its time and side */
 	uint64_t t_base;	    /* log times are relative to it */
 };
@@ -191,6 +226,7 @@ size_t dt_serial_last(struct dt_serial *s, int side, int kind,
 
 /* What the guest's own output says about one migration. */
 struct dt_guest_view {
+	/* Timing: from the counter lines, or Linux's heartbeats. */
 	uint64_t pause_us;   /* largest gap between consecutive lines */
 	uint64_t switch_us;  /* the gap from the source's last line to the
 				target's first */
@@ -208,6 +244,13 @@ struct dt_guest_view {
 	uint32_t ncpu;	     /* NCPU in the target's last line, if any */
 	uint32_t bad;	     /* BAD lines, anywhere */
 	uint32_t backwards;  /* COUNT or PASSES that went back */
+	/* Linux only */
+	uint32_t kernel;      /* kernel alarm lines, anywhere */
+	uint32_t answered;    /* answers to a typed command, from the target */
+	uint64_t src_verified; /* VERIFIED in the source's last heartbeat */
+	uint64_t tgt_verified; /* and in the target's last */
+	uint32_t last_bad;     /* BAD in the last heartbeat */
+	uint32_t last_back;    /* BACKWARDS in the last heartbeat */
 };
 
 /*
@@ -223,10 +266,83 @@ int dt_serial_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
 		      struct dt_guest_view *v, char *why, size_t why_len);
 
 /*
- * Parses one complete line (no newline) into l->kind, value, passes,
- * ncpu and fields (the rest of *l is left alone).
+ * The figures of struct dt_guest_view that both kinds of guest share,
+ * from the lines of kind `kind` (DT_LINE_COUNTER or DT_LINE_HEARTBEAT):
+ * the pause in the window [t0 - margin, max(t1, the target's first such
+ * line) + margin] and the largest gap in a window as long just before it
+ * (the boot-sector guests' gaps are between lines of any kind, Linux's
+ * between heartbeats only: kernel messages are no clock), the gap at the
+ * switch, the line period, the speed, and the sequence's continuity
+ * (src_last, tgt_first, tgt_lines, passes, backwards). Zeroes *v first.
+ */
+void dt_view_fill(const struct dt_serial *s, int kind, uint64_t t0_ns,
+		  uint64_t t1_ns, uint64_t margin_ns, struct dt_guest_view *v);
+
+/*
+ * Parses one complete line (no newline) into l->kind and the numbers
+ * its kind has (the rest of *l is left alone): the boot-sector guests'
+ * lines here, Linux's by dt_linux_line_parse().
  */
 void dt_line_parse(const char *text, size_t len, struct dt_line *l);
+
+/* ---- linux.c ------------------------------------------------------------ */
+
+/* What the harness types on the target's console, and the answer's tag. */
+#define DT_ANSWER_TAG	  "dt-answer-"
+#define DT_ANSWER_CMD	  "echo " DT_ANSWER_TAG "$((6*7))\r"
+#define DT_ANSWER_VALUE	  42
+#define DT_LINUX_HB_READY 5 /* heartbeats before the migration, and after */
+/* linux-idle's workload only prints heartbeats: its least, 1 MiB at
+ * 1 MiB/s, one thread. */
+#define DT_LINUX_IDLE_MIB  1u
+#define DT_LINUX_IDLE_RATE 1u
+
+/*
+ * Recognises the Linux guest's lines in `text` (NUL-terminated, at most
+ * DT_LINE_MAX): "hb SEQ MONO_NS PASSES VERIFIED BAD BACKWARDS" (possibly
+ * after a shell prompt), vmm-workload's "BAD page=" and "BACKWARDS",
+ * the kernel's alarms, init's marker, the answer. Sets l->kind and its
+ * numbers; returns 1, or 0 (l untouched) when the line is none of them.
+ */
+int dt_linux_line_parse(const char *text, struct dt_line *l);
+
+/*
+ * The newest "vmlinuz-*" in `dir` (version order, as sort -V) into buf.
+ * Returns 0, or -ENOENT when there is none.
+ */
+int dt_linux_kernel(const char *dir, char *buf, size_t len);
+
+/*
+ * The kernel command line for workload `w` into buf: the console on the
+ * UART, no reboot loop, `noxsave` when `nested` (the KVM test VM, whose
+ * TCG does not intercept a nested guest's XSETBV), and vmm.workload for
+ * vmm-workload (with --self-test when `self_test`). Returns 0 or -1
+ * when it does not fit.
+ */
+int dt_linux_cmdline(const struct dt_workload *w, int nested, int self_test,
+		     char *buf, size_t len);
+
+/*
+ * Fills w->kernel (o->kernel or the newest in /boot), w->initrd and
+ * w->cmdline, checking that both files can be read. Returns 0 or -1 with
+ * a sentence naming what to install or build in `why`.
+ */
+int dt_linux_prepare(const struct dt_opts *o, struct dt_workload *w,
+		     char *why, size_t why_len);
+
+/*
+ * The Linux guest's verdict after dt_serial_stop(): dt_view_fill() on
+ * its heartbeats, then: no BAD or BACKWARDS line and none counted in the
+ * last heartbeat, no kernel alarm, heartbeats from both sides with the
+ * target's SEQ after the source's and every sequence going forward (SEQ,
+ * MONO_NS, PASSES, VERIFIED), the workload verified pages on the target,
+ * and the target answered the typed command. `period_ns` turns the jump
+ * of the guest's clock at the switch into periods (v->skipped). Returns
+ * 0, or -1 with a sentence in `why`.
+ */
+int dt_linux_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
+		     uint64_t margin_ns, uint64_t period_ns,
+		     struct dt_guest_view *v, char *why, size_t why_len);
 
 /* ---- jconn.c ------------------------------------------------------------ */
 
@@ -286,8 +402,9 @@ int dt_certs_setup(const struct dt_opts *o, struct dt_env *env);
 /*
  * Writes the image workload `w` boots to env->localdir/<name>.img
  * (through vmm-guest-config, or a copy of --image) and sets w->image;
- * the tool's output goes to env->workdir/<name>.config.log. Returns 0 or
- * -1 with a sentence in `why`.
+ * the tool's output goes to env->workdir/<name>.config.log. A Linux
+ * workload gets its kernel, initramfs and command line instead
+ * (dt_linux_prepare). Returns 0 or -1 with a sentence in `why`.
  */
 int dt_guest_prepare(const struct dt_opts *o, struct dt_workload *w,
 		     const struct dt_env *env, char *why, size_t why_len);
@@ -362,6 +479,9 @@ struct dt_vmm {
 	int (*stats)(struct dt_mig *m, struct dt_run *r, char *why, size_t len);
 	/* The target still runs the guest (and the source let go of it). */
 	int (*check)(struct dt_mig *m, char *why, size_t len);
+	/* Types `text` on the target's serial console. */
+	int (*console)(struct dt_mig *m, const char *text, char *why,
+		       size_t len);
 	/* Ends both processes. */
 	void (*stop)(struct dt_mig *m);
 };

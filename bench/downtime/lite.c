@@ -1,6 +1,7 @@
 /*
  * lite.c - one live migration between two vmm-lite processes: the target
- * waits with --incoming, the source boots the image, and the harness asks
+ * waits with --incoming, the source boots the image (or the Linux kernel
+ * with its initramfs and command line), and the harness asks
  * the source over its control socket (one JSON object per line each way)
  * to migrate, then polls "status". The figures are libmigrate's own, from
  * the source's --report file (mig_stats_to_json).
@@ -121,8 +122,17 @@ static int spawn_lite(struct dt_mig *m, int target, char *why, size_t len)
 		argv[n++] = mem;
 		argv[n++] = "-c";
 		argv[n++] = cpus;
-		argv[n++] = "--boot";
-		argv[n++] = (char *)m->w->image;
+		if (DT_IS_LINUX(m->w->kind)) {
+			argv[n++] = "--kernel";
+			argv[n++] = (char *)m->w->kernel;
+			argv[n++] = "--initrd";
+			argv[n++] = (char *)m->w->initrd;
+			argv[n++] = "--append";
+			argv[n++] = (char *)m->w->cmdline;
+		} else {
+			argv[n++] = "--boot";
+			argv[n++] = (char *)m->w->image;
+		}
 		if (o->tracker) {
 			argv[n++] = "--dirty-tracker";
 			argv[n++] = (char *)o->tracker;
@@ -135,7 +145,7 @@ static int spawn_lite(struct dt_mig *m, int target, char *why, size_t len)
 	tls_args(m, target, tls, argv, &n);
 	argv[n] = NULL;
 	rc = dt_proc_spawn(p, target ? "vmm-lite target" : "vmm-lite source",
-			   argv, err);
+			   argv, err, 0);
 	if (rc) {
 		snprintf(why, len, "cannot start %s: %s", o->vmm_lite,
 			 strerror(-rc));
@@ -348,6 +358,16 @@ static int lite_check(struct dt_mig *m, char *why, size_t len)
 	return rc;
 }
 
+/* The target's control socket types to its guest's UART. */
+static int lite_console(struct dt_mig *m, const char *text, char *why,
+			size_t len)
+{
+	json_object *req = cmd("console");
+
+	json_object_object_add(req, "data", json_object_new_string(text));
+	return ctl_ok(m, 1, req, "console", NULL, why, len);
+}
+
 static void quit(struct dt_mig *m, int target)
 {
 	struct dt_jconn *c = target ? &m->tgt_ctl : &m->src_ctl;
@@ -379,5 +399,6 @@ const struct dt_vmm dt_vmm_lite = {
     .cancel = lite_cancel,
     .stats = lite_stats,
     .check = lite_check,
+    .console = lite_console,
     .stop = lite_stop,
 };

@@ -45,14 +45,20 @@ void dt_proc_kill_all(void)
 			kill(children[i], SIGKILL);
 }
 
-static int spawn_actions(posix_spawn_file_actions_t *fa, int out_w,
+/* stdin from `in_r` (-1: /dev/null), stdout to `out_w`, stderr appended
+ * to `errlog`. */
+static int spawn_actions(posix_spawn_file_actions_t *fa, int in_r, int out_w,
 			 const char *errlog)
 {
 	int rc = posix_spawn_file_actions_init(fa);
 
 	if (rc)
 		return -rc;
-	rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+	if (in_r >= 0)
+		rc = posix_spawn_file_actions_adddup2(fa, in_r, 0);
+	else
+		rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null",
+						      O_RDONLY, 0);
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(fa, out_w, 1);
 	if (!rc)
@@ -92,19 +98,23 @@ static int spawn_attr(posix_spawnattr_t *at)
 }
 
 int dt_proc_spawn(struct dt_proc *p, const char *name, char *const argv[],
-		  const char *errlog)
+		  const char *errlog, int stdin_pipe)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	int pfd[2], rc;
+	int pfd[2], ifd[2] = {-1, -1}, rc;
 	pid_t pid;
 
 	memset(p, 0, sizeof(*p));
-	p->out_fd = -1;
+	p->out_fd = p->in_fd = -1;
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	if (pipe2(pfd, O_CLOEXEC))
+	if (stdin_pipe && pipe2(ifd, O_CLOEXEC))
 		return -errno;
-	rc = spawn_actions(&fa, pfd[1], errlog);
+	if (pipe2(pfd, O_CLOEXEC)) {
+		rc = -errno;
+		goto close_stdin;
+	}
+	rc = spawn_actions(&fa, ifd[0], pfd[1], errlog);
 	if (rc)
 		goto close_pipe;
 	rc = spawn_attr(&at);
@@ -117,13 +127,38 @@ destroy_actions:
 	posix_spawn_file_actions_destroy(&fa);
 close_pipe:
 	close(pfd[1]);
-	if (rc) {
+	if (rc)
 		close(pfd[0]);
+close_stdin:
+	if (ifd[0] >= 0)
+		close(ifd[0]);
+	if (rc) {
+		if (ifd[1] >= 0)
+			close(ifd[1]);
 		return rc;
 	}
 	p->pid = pid;
 	p->out_fd = pfd[0];
+	p->in_fd = ifd[1];
 	remember(pid);
+	return 0;
+}
+
+int dt_proc_type(struct dt_proc *p, const char *text)
+{
+	size_t off = 0, len = strlen(text);
+
+	if (p->in_fd < 0)
+		return -EBADF;
+	while (off < len) {
+		ssize_t n = write(p->in_fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		off += (size_t)n;
+	}
 	return 0;
 }
 
@@ -170,7 +205,9 @@ void dt_proc_close(struct dt_proc *p)
 {
 	if (p->out_fd >= 0)
 		close(p->out_fd);
-	p->out_fd = -1;
+	if (p->in_fd >= 0)
+		close(p->in_fd);
+	p->out_fd = p->in_fd = -1;
 }
 
 void dt_proc_describe(const struct dt_proc *p, char *buf, size_t len)

@@ -9,6 +9,10 @@
  * tls-authz; query-migrate answers total-time, downtime and setup-time in
  * ms, expected-downtime only while the migration is active, and
  * ram.transferred / ram.dirty-sync-count.
+ *
+ * The guest's serial line is QEMU's stdio: its stdout goes to the
+ * harness's serial thread, and the target's stdin is a pipe the harness
+ * types into (the Linux guest's console).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -134,8 +138,9 @@ static int spawn_qemu(struct dt_mig *m, int target, char *why, size_t len)
 	const char *role = target ? "target" : "source";
 	char mem[32], smp[16], drive[DT_PATH + 32], qmp_arg[DT_PATH + 32],
 	    tls[DT_PATH + 96], qmp_path[DT_PATH], err[DT_PATH];
-	int kvm = !strcmp(o->qemu_accel, "kvm");
-	char *argv[40];
+	int kvm = !strcmp(o->qemu_accel, "kvm"),
+	    linux_guest = DT_IS_LINUX(m->w->kind);
+	char *argv[48];
 	int n = 0, rc;
 
 	dt_mig_local(m, target ? "tgt.qmp" : "src.qmp", qmp_path,
@@ -160,8 +165,21 @@ static int spawn_qemu(struct dt_mig *m, int target, char *why, size_t len)
 	argv[n++] = mem;
 	argv[n++] = "-smp";
 	argv[n++] = smp;
-	argv[n++] = "-drive";
-	argv[n++] = drive;
+	if (linux_guest) {
+		/* Both ends load the same files: the target's option ROM
+		 * and fw_cfg must match the source's. A panic or a reset
+		 * ends QEMU rather than booting the guest again. */
+		argv[n++] = "-kernel";
+		argv[n++] = (char *)m->w->kernel;
+		argv[n++] = "-initrd";
+		argv[n++] = (char *)m->w->initrd;
+		argv[n++] = "-append";
+		argv[n++] = (char *)m->w->cmdline;
+		argv[n++] = "-no-reboot";
+	} else {
+		argv[n++] = "-drive";
+		argv[n++] = drive;
+	}
 	argv[n++] = "-serial";
 	argv[n++] = "stdio";
 	argv[n++] = "-display";
@@ -181,7 +199,8 @@ static int spawn_qemu(struct dt_mig *m, int target, char *why, size_t len)
 	}
 	argv[n] = NULL;
 	rc = dt_proc_spawn(target ? &m->tgt : &m->src,
-			   target ? "QEMU target" : "QEMU source", argv, err);
+			   target ? "QEMU target" : "QEMU source", argv, err,
+			   target && linux_guest);
 	if (rc) {
 		snprintf(why, len, "cannot start %s (%s): %s", o->qemu, role,
 			 strerror(-rc));
@@ -345,6 +364,18 @@ static int qemu_check(struct dt_mig *m, char *why, size_t len)
 	return rc;
 }
 
+/* The target's stdin is its serial line's input. */
+static int qemu_console(struct dt_mig *m, const char *text, char *why,
+			size_t len)
+{
+	int rc = dt_proc_type(&m->tgt, text);
+
+	if (rc)
+		snprintf(why, len, "cannot type on QEMU's console: %s",
+			 strerror(-rc));
+	return rc ? -1 : 0;
+}
+
 static void quit(struct dt_mig *m, int target)
 {
 	struct dt_jconn *c = target ? &m->tgt_ctl : &m->src_ctl;
@@ -376,5 +407,6 @@ const struct dt_vmm dt_vmm_qemu = {
     .cancel = qemu_cancel,
     .stats = qemu_stats,
     .check = qemu_check,
+    .console = qemu_console,
     .stop = qemu_stop,
 };

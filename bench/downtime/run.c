@@ -3,7 +3,9 @@
  * both: start the target and the source, let the guest warm up, migrate,
  * poll to the end, take the VMM's figures, let the guest run on the
  * target, check both processes, end them, and read the guest's serial
- * output for the pause it saw and the proof that it continued.
+ * output for the pause it saw and the proof that it continued. The Linux
+ * guest waits for its boot and its heartbeats instead of passes, and
+ * gets a command typed on the target's console.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +17,8 @@
 #include "downtime.h"
 
 #define POLL_MS 50u
+/* The wait for the answer to a typed command; the verdict is linux.c's. */
+#define ANSWER_MS 60000u
 
 void dt_mig_path(const struct dt_mig *m, const char *name, char *buf,
 		 size_t len)
@@ -34,33 +38,62 @@ static int died(struct dt_proc *p, char *why, size_t len)
 	return 1;
 }
 
+/* What a wait for the guest's lines waits for, all of it. */
+struct until {
+	int side, kind;
+	size_t count;	   /* lines of `kind` from `side` */
+	uint32_t passes;   /* PASSES in the last (a guest that does not
+			      count passes: any line) */
+	uint64_t verified; /* VERIFIED in the last, above this */
+};
+
+static int reached(struct dt_serial *s, const struct until *u,
+		   struct dt_line *l)
+{
+	size_t n = dt_serial_last(s, u->side, u->kind, l);
+
+	return n && n >= u->count && (l->fields < 2 || l->passes >= u->passes) &&
+	       (!u->verified || l->verified > u->verified);
+}
+
 /*
- * Waits for a counter line from `side` whose PASSES reached `passes`
- * (a guest that does not count passes: any line), the process `p`
- * staying alive. Returns 0, or -1 with `why`.
+ * Waits until the lines say `u`, the process `p` staying alive. Returns
+ * 0, or -1 with `why`.
  */
-static int wait_passes(struct dt_serial *s, struct dt_proc *p, int side,
-		       uint32_t passes, uint32_t ms, const char *what,
-		       char *why, size_t len)
+static int wait_lines(struct dt_serial *s, struct dt_proc *p,
+		      const struct until *u, uint32_t ms, const char *what,
+		      char *why, size_t len)
 {
 	uint64_t end = dt_now_ns() + (uint64_t)ms * 1000000u;
 	struct dt_line l;
 
-	while (!dt_serial_last(s, side, DT_LINE_COUNTER, &l) ||
-	       (l.fields > 1 && l.passes < passes)) {
+	while (!reached(s, u, &l)) {
 		if (died(p, why, len))
 			return -1;
 		if (dt_now_ns() >= end) {
 			snprintf(why, len,
-				 "%s: %s after %u s (passes %u, waiting for "
-				 "%u)",
+				 "%s: %s after %u s (%zu line(s), passes %u, "
+				 "verified %" PRIu64 "; waiting for %zu, %u, "
+				 "above %" PRIu64 ")",
 				 what, l.t_ns ? "too slow" : "no line",
-				 ms / 1000, l.passes, passes);
+				 ms / 1000,
+				 dt_serial_last(s, u->side, u->kind, NULL),
+				 l.passes, l.verified, u->count, u->passes,
+				 u->verified);
 			return -1;
 		}
 		dt_sleep_ms(POLL_MS);
 	}
 	return 0;
+}
+
+static int wait_passes(struct dt_serial *s, struct dt_proc *p, int side,
+		       uint32_t passes, uint32_t ms, const char *what,
+		       char *why, size_t len)
+{
+	struct until u = {side, DT_LINE_COUNTER, 1, passes, 0};
+
+	return wait_lines(s, p, &u, ms, what, why, len);
 }
 
 /* Sleeps `ms` while `p` stays alive. Returns 0 or -1 with `why`. */
@@ -116,19 +149,68 @@ static int migrate(struct dt_mig *m, const struct dt_vmm *vmm, struct dt_run *r,
 	return vmm->stats(m, r, r->why, sizeof(r->why));
 }
 
+/*
+ * Linux before the migration: booted (init's marker), its workload
+ * through the fill of its working set (PASSES 1) and a few heartbeats.
+ * The boot takes what it takes; no figure includes it.
+ */
+static int linux_ready(struct dt_mig *m, struct dt_serial *s, char *why,
+		       size_t len)
+{
+	uint32_t ms = m->o->timeout_s * 1000u;
+	struct until boot = {DT_SRC, DT_LINE_READY, 1, 0, 0},
+		     hb = {DT_SRC, DT_LINE_HEARTBEAT, DT_LINUX_HB_READY, 1, 0};
+
+	return wait_lines(s, &m->src, &boot, ms,
+			  "the source's Linux: no \"vmm-guest: init ready\"",
+			  why, len) ||
+		       wait_lines(s, &m->src, &hb, ms,
+				  "the source's Linux workload", why, len)
+		   ? -1
+		   : 0;
+}
+
+/*
+ * Linux after: heartbeats on the target, its workload verifying pages
+ * there, and a command typed on its console. No answer is no failure
+ * here: dt_linux_analyse() judges it with everything else.
+ */
+static int linux_after(struct dt_mig *m, const struct dt_vmm *vmm,
+		       struct dt_serial *s, char *why, size_t len)
+{
+	struct until hb = {DT_TGT, DT_LINE_HEARTBEAT, DT_LINUX_HB_READY, 0, 0},
+		     answer = {DT_TGT, DT_LINE_ANSWER, 1, 0, 0};
+	struct dt_line last;
+
+	dt_serial_last(s, DT_SRC, DT_LINE_HEARTBEAT, &last);
+	hb.verified = last.verified;
+	if (wait_lines(s, &m->tgt, &hb, m->o->timeout_s * 1000u,
+		       "the target's Linux workload", why, len) ||
+	    vmm->console(m, DT_ANSWER_CMD, why, len))
+		return -1;
+	if (wait_lines(s, &m->tgt, &answer, ANSWER_MS, "", why, len) &&
+	    dt_proc_poll(&m->tgt))
+		return -1;
+	why[0] = '\0';
+	return 0;
+}
+
 static int run_steps(struct dt_mig *m, const struct dt_vmm *vmm,
 		     struct dt_serial *s, struct dt_run *r, uint64_t *t0,
 		     uint64_t *t1)
 {
 	const struct dt_opts *o = m->o;
+	int linux_guest = DT_IS_LINUX(m->w->kind);
 	char *why = r->why;
 	size_t len = sizeof(r->why);
 	struct dt_line last;
 	uint64_t spent;
 
 	/* Every vCPU through its share once: the working set is written. */
-	if (wait_passes(s, &m->src, DT_SRC, o->cpus, o->timeout_s * 1000u,
-			"the source's guest", why, len) ||
+	if ((linux_guest ? linux_ready(m, s, why, len)
+			 : wait_passes(s, &m->src, DT_SRC, o->cpus,
+				       o->timeout_s * 1000u,
+				       "the source's guest", why, len)) ||
 	    stay(&m->src, o->warmup_ms, why, len))
 		return -1;
 	if (migrate(m, vmm, r, t0, t1))
@@ -136,8 +218,11 @@ static int run_steps(struct dt_mig *m, const struct dt_vmm *vmm,
 	/* "A couple more passes" on the target, each of them verified by
 	 * the checker, and at least --after-ms. */
 	dt_serial_last(s, DT_SRC, DT_LINE_COUNTER, &last);
-	if (wait_passes(s, &m->tgt, DT_TGT, last.passes + 2 * o->cpus,
-			o->timeout_s * 1000u, "the target's guest", why, len))
+	if (linux_guest ? linux_after(m, vmm, s, why, len)
+			: wait_passes(s, &m->tgt, DT_TGT,
+				      last.passes + 2 * o->cpus,
+				      o->timeout_s * 1000u,
+				      "the target's guest", why, len))
 		return -1;
 	spent = (dt_now_ns() - *t1) / 1000000u;
 	if (spent < o->after_ms &&
@@ -203,6 +288,7 @@ void dt_run_one(const struct dt_opts *o, const struct dt_vmm *vmm,
 
 	memset(r, 0, sizeof(*r));
 	m.src.out_fd = m.tgt.out_fd = -1;
+	m.src.in_fd = m.tgt.in_fd = -1;
 	snprintf(m.dir, sizeof(m.dir), "%s/%s-%s-%u", env->workdir, w->name,
 		 vmm->name, index + 1);
 	snprintf(m.local, sizeof(m.local), "%s/%u", env->localdir, ++seq);
@@ -242,12 +328,18 @@ void dt_run_one(const struct dt_opts *o, const struct dt_vmm *vmm,
 	if (m.log)
 		fclose(m.log);
 	if (started) {
+		uint64_t margin = (uint64_t)o->margin_ms * 1000000u;
+
 		dt_serial_stop(&s);
-		if (dt_serial_analyse(&s, t0, t1,
-				      (uint64_t)o->margin_ms * 1000000u,
-				      o->cpus, &r->guest, msg, sizeof(msg))) {
-			/* The guest's word on corruption explains a crash. */
-			if (!rc || r->guest.bad)
+		if (DT_IS_LINUX(w->kind)
+			? dt_linux_analyse(&s, t0, t1, margin,
+					   (uint64_t)w->period_ms * 1000000u,
+					   &r->guest, msg, sizeof(msg))
+			: dt_serial_analyse(&s, t0, t1, margin, o->cpus,
+					    &r->guest, msg, sizeof(msg))) {
+			/* The guest's word on corruption, or its kernel's,
+			 * explains a crash. */
+			if (!rc || r->guest.bad || r->guest.kernel)
 				snprintf(r->why + strlen(r->why),
 					 sizeof(r->why) - strlen(r->why),
 					 "%s%s", rc ? "; " : "", msg);

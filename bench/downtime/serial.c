@@ -8,6 +8,8 @@
  * traffic of the main thread. The two streams are one logical stream: the
  * source is frozen before the target runs, so a line the source began and
  * the target finished is one line (the source's fd is always read first).
+ * The analysis here serves both kinds of guest; the Linux guest's line
+ * format and verdict are linux.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +47,11 @@ void dt_line_parse(const char *text, size_t len, struct dt_line *l)
 
 	l->kind = DT_LINE_OTHER;
 	l->value = 0;
+	l->mono_ns = 0;
+	l->verified = 0;
 	l->passes = 0;
+	l->nbad = 0;
+	l->nback = 0;
 	l->ncpu = 0;
 	l->fields = 0;
 	if (len > DT_LINE_MAX)
@@ -56,8 +62,10 @@ void dt_line_parse(const char *text, size_t len, struct dt_line *l)
 		l->kind = DT_LINE_BAD;
 		return;
 	}
-	if (buf[0] != 'c' || field(&p, UINT64_MAX, &count))
+	if (buf[0] != 'c' || field(&p, UINT64_MAX, &count)) {
+		dt_linux_line_parse(buf, l);
 		return;
+	}
 	/* PASSES and NCPU are optional, in that order. */
 	if (*p) {
 		if (field(&p, UINT32_MAX, &passes))
@@ -91,6 +99,9 @@ static void store(struct dt_serial *s, int side, uint64_t t)
 	if (l.kind == DT_LINE_BAD && !s->bad_text[0])
 		snprintf(s->bad_text, sizeof(s->bad_text), "%.*s", (int)len,
 			 s->part);
+	if (l.kind == DT_LINE_KERNEL && !s->kernel_text[0])
+		snprintf(s->kernel_text, sizeof(s->kernel_text), "%.*s",
+			 (int)len, s->part);
 	if (s->n == s->cap && s->cap < DT_LINES_MAX) {
 		size_t cap = s->cap ? s->cap * 2 : 4096;
 		struct dt_line *nl = realloc(s->lines, cap * sizeof(*nl));
@@ -249,8 +260,19 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median gap between the counter lines that came before t0. */
-static uint64_t period_before(const struct dt_serial *s, uint64_t t0)
+/*
+ * Whether a line marks the guest's time for the lines of `kind`: any line
+ * of a boot-sector guest (it prints nothing else in a period), only the
+ * heartbeats of Linux (the kernel and the shell print when they like).
+ */
+static int timed(const struct dt_line *l, int kind)
+{
+	return kind == DT_LINE_COUNTER || l->kind == kind;
+}
+
+/* Median gap between the lines of `kind` that came before t0. */
+static uint64_t period_before(const struct dt_serial *s, int kind,
+			      uint64_t t0)
 {
 	uint64_t *gaps = calloc(s->n ? s->n : 1, sizeof(*gaps)), prev = 0,
 		 med = 0;
@@ -259,7 +281,7 @@ static uint64_t period_before(const struct dt_serial *s, uint64_t t0)
 	if (!gaps)
 		return 0;
 	for (size_t i = 0; i < s->n && s->lines[i].t_ns < t0; i++) {
-		if (s->lines[i].kind != DT_LINE_COUNTER)
+		if (s->lines[i].kind != kind)
 			continue;
 		if (prev)
 			gaps[n++] = s->lines[i].t_ns - prev;
@@ -273,11 +295,20 @@ static uint64_t period_before(const struct dt_serial *s, uint64_t t0)
 	return med / 1000;
 }
 
+/* A heartbeat's clock and verified pages never go back either. */
+static int went_back(const struct dt_line *prev, const struct dt_line *l)
+{
+	return l->value <= prev->value || l->passes < prev->passes ||
+	       l->mono_ns < prev->mono_ns || l->verified < prev->verified;
+}
+
 /*
- * The counter's story: COUNT and PASSES never go back, across the switch
- * too. COUNT follows the guest's TSC, so it may skip periods.
+ * The sequence's story: COUNT (SEQ) and PASSES never go back, across the
+ * switch too. COUNT follows the guest's TSC, so it may skip periods. The
+ * alarms and answers of any kind are counted on the way.
  */
-static void counters(const struct dt_serial *s, struct dt_guest_view *v)
+static void counters(const struct dt_serial *s, int kind,
+		     struct dt_guest_view *v)
 {
 	const struct dt_line *prev = NULL;
 	uint64_t src_t = 0;
@@ -287,21 +318,27 @@ static void counters(const struct dt_serial *s, struct dt_guest_view *v)
 		const struct dt_line *l = &s->lines[i];
 
 		/* The gap across the switch: source's last line, target's
-		 * first, whatever they say. */
-		if (l->side == DT_SRC && !seen_tgt)
+		 * first, whatever they say (Linux: heartbeats). */
+		if (l->side == DT_SRC && !seen_tgt && timed(l, kind))
 			src_t = l->t_ns;
-		if (l->side == DT_TGT && !seen_tgt && src_t && !v->switch_us)
+		if (l->side == DT_TGT && !seen_tgt && src_t && !v->switch_us &&
+		    timed(l, kind))
 			v->switch_us = (l->t_ns - src_t) / 1000;
 		if (l->kind == DT_LINE_BAD)
 			v->bad++;
-		if (l->kind != DT_LINE_COUNTER)
+		if (l->kind == DT_LINE_KERNEL)
+			v->kernel++;
+		if (l->kind == DT_LINE_ANSWER && l->side == DT_TGT &&
+		    l->value == DT_ANSWER_VALUE)
+			v->answered++;
+		if (l->kind != kind)
 			continue;
-		if (prev &&
-		    (l->value <= prev->value || l->passes < prev->passes))
+		if (prev && went_back(prev, l))
 			v->backwards++;
 		if (l->side == DT_SRC && !seen_tgt) {
 			v->src_last = l->value;
 			v->src_passes = l->passes;
+			v->src_verified = l->verified;
 		} else if (l->side == DT_TGT) {
 			if (!seen_tgt++) {
 				v->tgt_first = l->value;
@@ -310,22 +347,28 @@ static void counters(const struct dt_serial *s, struct dt_guest_view *v)
 			}
 			v->tgt_lines++;
 			v->tgt_passes = l->passes;
+			v->tgt_verified = l->verified;
 			v->ncpu = l->ncpu;
 		}
+		v->last_bad = l->nbad;
+		v->last_back = l->nback;
 		prev = l;
 	}
 }
 
-/* The largest gap between lines in [lo, hi]; *at (may be NULL): its start. */
-static uint64_t max_gap(const struct dt_serial *s, uint64_t lo, uint64_t hi,
-			uint64_t *at)
+/*
+ * The largest gap between the lines timed() counts in [lo, hi]; *at (may
+ * be NULL): its start.
+ */
+static uint64_t max_gap(const struct dt_serial *s, int kind, uint64_t lo,
+			uint64_t hi, uint64_t *at)
 {
 	uint64_t prev = 0, gap = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
 		uint64_t t = s->lines[i].t_ns;
 
-		if (t < lo)
+		if (!timed(&s->lines[i], kind) || t < lo)
 			continue;
 		if (t > hi)
 			break;
@@ -339,19 +382,26 @@ static uint64_t max_gap(const struct dt_serial *s, uint64_t lo, uint64_t hi,
 	return gap;
 }
 
+/* What a line says the guest got done: passes, or Linux's pages. */
+static uint64_t progress(const struct dt_line *l)
+{
+	return l->kind == DT_LINE_HEARTBEAT ? l->verified : l->passes;
+}
+
 /*
- * PASSES per second of the source's lines in [lo, hi); 0 without two
- * lines that carry PASSES.
+ * Progress per second of the source's lines of `kind` in [lo, hi); 0
+ * without two lines that carry it.
  */
-static double speed(const struct dt_serial *s, uint64_t lo, uint64_t hi)
+static double speed(const struct dt_serial *s, int kind, uint64_t lo,
+		    uint64_t hi)
 {
 	const struct dt_line *first = NULL, *last = NULL;
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct dt_line *l = &s->lines[i];
 
-		if (l->t_ns < lo || l->side != DT_SRC ||
-		    l->kind != DT_LINE_COUNTER || l->fields < 2)
+		if (l->t_ns < lo || l->side != DT_SRC || l->kind != kind ||
+		    l->fields < 2)
 			continue;
 		if (l->t_ns >= hi)
 			break;
@@ -359,41 +409,50 @@ static double speed(const struct dt_serial *s, uint64_t lo, uint64_t hi)
 			first = l;
 		last = l;
 	}
-	if (!first || last->t_ns == first->t_ns || last->passes < first->passes)
+	if (!first || last->t_ns == first->t_ns ||
+	    progress(last) < progress(first))
 		return 0;
-	return (double)(last->passes - first->passes) * 1e9 /
+	return (double)(progress(last) - progress(first)) * 1e9 /
 	       (double)(last->t_ns - first->t_ns);
 }
 
-int dt_serial_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
-		      uint64_t margin_ns, uint32_t cpus,
-		      struct dt_guest_view *v, char *why, size_t why_len)
+void dt_view_fill(const struct dt_serial *s, int kind, uint64_t t0_ns,
+		  uint64_t t1_ns, uint64_t margin_ns, struct dt_guest_view *v)
 {
 	uint64_t hi = t1_ns, lo, at = 0;
 	double before;
 
 	memset(v, 0, sizeof(*v));
 	for (size_t i = 0; i < s->n; i++)
-		if (s->lines[i].side == DT_TGT) {
+		if (s->lines[i].side == DT_TGT && timed(&s->lines[i], kind)) {
 			if (s->lines[i].t_ns > hi)
 				hi = s->lines[i].t_ns;
 			break;
 		}
 	lo = t0_ns > margin_ns ? t0_ns - margin_ns : 0;
 	hi += margin_ns;
-	v->pause_us = max_gap(s, lo, hi, &at) / 1000;
+	v->pause_us = max_gap(s, kind, lo, hi, &at) / 1000;
 	v->pause_at_us =
 	    v->pause_us ? ((int64_t)at - (int64_t)t0_ns) / 1000 : 0;
 	/* Just before: what the guest's lines look like without a pause. */
 	v->base_us =
-	    max_gap(s, lo > hi - lo ? lo - (hi - lo) : 0, lo, NULL) / 1000;
+	    max_gap(s, kind, lo > hi - lo ? lo - (hi - lo) : 0, lo, NULL) /
+	    1000;
 	/* How fast the guest ran while it was being migrated. */
-	before = speed(s, lo > hi - lo ? lo - (hi - lo) : 0, t0_ns);
+	before = speed(s, kind, lo > hi - lo ? lo - (hi - lo) : 0, t0_ns);
 	if (before > 0)
-		v->speed_pct =
-		    (uint64_t)(speed(s, t0_ns, hi) * 100.0 / before + 0.5);
-	v->period_us = period_before(s, t0_ns);
-	counters(s, v);
+		v->speed_pct = (uint64_t)(speed(s, kind, t0_ns, hi) * 100.0 /
+					      before +
+					  0.5);
+	v->period_us = period_before(s, kind, t0_ns);
+	counters(s, kind, v);
+}
+
+int dt_serial_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
+		      uint64_t margin_ns, uint32_t cpus,
+		      struct dt_guest_view *v, char *why, size_t why_len)
+{
+	dt_view_fill(s, DT_LINE_COUNTER, t0_ns, t1_ns, margin_ns, v);
 	if (v->bad) {
 		snprintf(why, why_len, "the guest reported corruption: %s",
 			 s->bad_text);

@@ -85,7 +85,7 @@ static int run_tool(char *const argv[], const char *log)
 {
 	struct dt_proc p;
 	char buf[4096];
-	int rc = dt_proc_spawn(&p, argv[0], argv, log);
+	int rc = dt_proc_spawn(&p, argv[0], argv, log, 0);
 
 	if (rc)
 		return rc;
@@ -231,6 +231,8 @@ int dt_guest_prepare(const struct dt_opts *o, struct dt_workload *w,
 	int n = 0;
 	int rc;
 
+	if (DT_IS_LINUX(w->kind))
+		return dt_linux_prepare(o, w, why, why_len);
 	/* Local: QEMU's target opens it at the switch-over, as the source
 	 * did at boot (vmm-lite's target never does). */
 	snprintf(w->image, sizeof(w->image), "%s/%s.img", env->localdir,
@@ -245,7 +247,7 @@ int dt_guest_prepare(const struct dt_opts *o, struct dt_workload *w,
 	snprintf(in, sizeof(in), "%s/%s", o->guest_dir, guest_of(w->kind));
 	snprintf(ws, sizeof(ws), "%u", w->ws_mib);
 	snprintf(rate, sizeof(rate), "%u", w->rate_mib);
-	snprintf(period, sizeof(period), "%u", o->period_ms);
+	snprintf(period, sizeof(period), "%u", w->period_ms);
 	snprintf(cpus, sizeof(cpus), "%u", o->cpus);
 	snprintf(log, sizeof(log), "%s/%s.config.log", env->workdir, w->name);
 	argv[n++] = (char *)o->guest_tool;
