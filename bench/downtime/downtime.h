@@ -196,11 +196,11 @@ struct dt_serial {
 	uint64_t dropped;	/* lines beyond DT_LINES_MAX */
 	char part[DT_LINE_MAX]; /* the line being assembled */
 	size_t part_len;
-	size_t part_lost;	    /* bytes beyond DT_LINE_MAX in it */
-	char bad_text[DT_LINE_MAX]; /* the first BAD line */
+	size_t part_lost;	       /* bytes beyond DT_LINE_MAX in it */
+	char bad_text[DT_LINE_MAX];    /* the first BAD line */
 	char kernel_text[DT_LINE_MAX]; /* the first DT_LINE_KERNEL line */
-	FILE *log;		    /* every line with its time and side */
-	uint64_t t_base;	    /* log times are relative to it */
+	FILE *log;		       /* every line with its time and side */
+	uint64_t t_base;	       /* log times are relative to it */
 };
 
 /*
@@ -245,8 +245,8 @@ struct dt_guest_view {
 	uint32_t bad;	     /* BAD lines, anywhere */
 	uint32_t backwards;  /* COUNT or PASSES that went back */
 	/* Linux only */
-	uint32_t kernel;      /* kernel alarm lines, anywhere */
-	uint32_t answered;    /* answers to a typed command, from the target */
+	uint32_t kernel;       /* kernel alarm lines, anywhere */
+	uint32_t answered;     /* answers to a typed command, from the target */
 	uint64_t src_verified; /* VERIFIED in the source's last heartbeat */
 	uint64_t tgt_verified; /* and in the target's last */
 	uint32_t last_bad;     /* BAD in the last heartbeat */
@@ -327,8 +327,8 @@ int dt_linux_cmdline(const struct dt_workload *w, int nested, int self_test,
  * w->cmdline, checking that both files can be read. Returns 0 or -1 with
  * a sentence naming what to install or build in `why`.
  */
-int dt_linux_prepare(const struct dt_opts *o, struct dt_workload *w,
-		     char *why, size_t why_len);
+int dt_linux_prepare(const struct dt_opts *o, struct dt_workload *w, char *why,
+		     size_t why_len);
 
 /*
  * The Linux guest's verdict after dt_serial_stop(): dt_view_fill() on

@@ -27,10 +27,21 @@
 #ifndef MIG_DT_GUEST_TOOL
 #define MIG_DT_GUEST_TOOL "vmm-guest-config"
 #endif
+#ifndef MIG_DT_INITRD
+#define MIG_DT_INITRD "linux-initramfs.cpio.gz"
+#endif
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
 #define MAX_RUNS   64
+#define MAX_WL	   8 /* workloads in a set */
+
+/* The guests' line periods unless --period-ms, and vmm-workload's least. */
+#define PERIOD_BOOT_SECTOR 10u
+#define PERIOD_LINUX	   100u
+#define PERIOD_LINUX_MIN   10u
+/* Memory a Linux guest needs beside its working set. */
+#define LINUX_MEM_MIB 96u
 
 /* clang-format off */
 static void usage(FILE *f)
@@ -38,28 +49,38 @@ static void usage(FILE *f)
 	fputs(
 "usage: mig-downtime [options]\n"
 "\n"
-"Runs the same boot-sector guest under vmm-lite and under QEMU (KVM),\n"
-"migrates it live over TLS on loopback between two processes of each,\n"
-"and prints side by side: total time, downtime as each VMM reports it,\n"
-"the pause the guest saw on its serial line, bytes, rounds, expected vs\n"
-"real downtime. Every run is verified (no BAD line, the counter goes on\n"
-"on the target). Exit 0 when every run verified, 1 otherwise, 2 usage.\n"
-"Needs /dev/kvm: on machines without one run it through\n"
-"tests/kvm/run-in-kvm-vm.sh (see bench/downtime/README.md).\n"
+"Runs the same guest (a boot sector, or Linux) under vmm-lite and under\n"
+"QEMU (KVM), migrates it live over TLS on loopback between two processes\n"
+"of each, and prints side by side: total time, downtime as each VMM\n"
+"reports it, the pause the guest saw on its serial line, bytes, rounds,\n"
+"expected vs real downtime. Every run is verified (no BAD line, the\n"
+"counter or heartbeat goes on on the target; Linux: no kernel warning,\n"
+"and the target's console answers). Exit 0 when every run verified, 1\n"
+"otherwise, 2 usage. Needs /dev/kvm: on machines without one run it\n"
+"through tests/kvm/run-in-kvm-vm.sh (see bench/downtime/README.md).\n"
 "\n"
 "Workloads:\n"
-"  --set default|quick|light  default: idle, hot-32M-random,\n"
-"                     rate-50M-text (default unless --workload or --image);\n"
+"  --set default|quick|light|linux  default: idle, hot-32M-random,\n"
+"                     rate-50M-text, linux-idle, linux-work (default\n"
+"                     unless --workload or --image);\n"
 "                     quick: idle and hot-32M-random, --runs 1;\n"
 "                     light: idle, hot-1M-random, rate-2M-text over 8 MiB\n"
 "                     (sized for the KVM test VM, where a migration moves\n"
-"                     10 to 50 MiB/s)\n"
-"  --workload idle|hot|rate  one workload instead\n"
-"  --ws-mib N         working set of hot and rate (default 32 for hot,\n"
-"                     half the memory up to 64 for rate)\n"
-"  --rate-mib R       rate's dirty rate in MiB/s (default 50)\n"
+"                     10 to 50 MiB/s); linux: linux-idle, linux-work\n"
+"  --workload idle|hot|rate|linux-idle|linux-work  one workload instead\n"
+"  --ws-mib N         working set of hot, rate and linux-work (default 32\n"
+"                     for hot, half the memory up to 64 for rate; linux-work\n"
+"                     24 in the KVM test VM, 64 elsewhere); with --set,\n"
+"                     linux-work's only\n"
+"  --rate-mib R       rate's dirty rate in MiB/s (default 50), linux-work's\n"
+"                     (1 in the KVM test VM, 16 elsewhere); with --set,\n"
+"                     linux-work's only\n"
 "  --pattern zero|text|random  what the guest writes (default random)\n"
 "  --image FILE       one workload booting FILE as it is\n"
+"  --kernel FILE      the Linux guest's kernel (default: the newest\n"
+"                     /boot/vmlinuz-*, package linux-image-amd64)\n"
+"  --initrd FILE      its initramfs (default\n"
+"                     " MIG_DT_INITRD ")\n"
 "  --mem SIZE         guest memory, e.g. 256M, 1G (default 256M)\n"
 "  --cpus N           vCPUs (default 2)\n"
 "  --runs N           runs per workload and VMM, medians (default 3)\n"
@@ -82,15 +103,17 @@ static void usage(FILE *f)
 "  --certs DIR        ca.pem, source.pem/key, target.pem/key (default:\n"
 "                     made with scripts/gen-test-certs.sh)\n"
 "Timing of a run:\n"
-"  --period-ms N      the guest's counter period (default 10)\n"
+"  --period-ms N      the guest's line period (default 10; Linux's\n"
+"                     heartbeat 100, at least 10)\n"
 "  --warmup-ms N      guest running before the migration (default 2000)\n"
 "  --after-ms N       guest running on the target after (default 2000)\n"
 "  --margin-ms N      the pause window around the migration (default 500)\n"
 "  --timeout-s N      one migration at most, and the wait for the guest's\n"
 "                     passes on either side (default 300)\n"
 "Self-test:\n"
-"  --self-test-bad    the checker is told to report BAD on its first\n"
-"                     verification: every run must fail, exit status 1\n",
+"  --self-test-bad    the checker (Linux: vmm-workload) is told to report\n"
+"                     BAD on its first verification: every run must\n"
+"                     fail, exit status 1\n",
 	      f);
 }
 /* clang-format on */
@@ -102,6 +125,8 @@ enum {
 	OPT_RATE,
 	OPT_PATTERN,
 	OPT_IMAGE,
+	OPT_KERNEL,
+	OPT_INITRD,
 	OPT_MEM,
 	OPT_CPUS,
 	OPT_RUNS,
@@ -135,6 +160,8 @@ static const struct option long_opts[] = {
     {"rate-mib", required_argument, NULL, OPT_RATE},
     {"pattern", required_argument, NULL, OPT_PATTERN},
     {"image", required_argument, NULL, OPT_IMAGE},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
     {"mem", required_argument, NULL, OPT_MEM},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"runs", required_argument, NULL, OPT_RUNS},
@@ -182,8 +209,10 @@ static int parse_u32(const char *v, uint32_t *out, uint32_t min, uint32_t max)
 static int parse_one(struct dt_opts *o, struct given *g, int c, const char *v)
 {
 	static const char *const set_names[] = {"default", "quick", "light",
-						NULL};
-	static const char *const kinds[] = {"idle", "hot", "rate", NULL};
+						"linux", NULL};
+	/* In the order of enum dt_kind. */
+	static const char *const kinds[] = {"idle",	  "hot",	"rate",
+					    "linux-idle", "linux-work", NULL};
 	static const char *const pats[] = {"zero", "text", "random", NULL};
 	static const char *const vmms[] = {"both", "ours", "qemu", NULL};
 	static const char *const trk[] = {"auto", "bitmap", "ring", NULL};
@@ -213,6 +242,12 @@ static int parse_one(struct dt_opts *o, struct given *g, int c, const char *v)
 		return one_of(v, pats) < 0 ? -1 : 0;
 	case OPT_IMAGE:
 		o->image = v;
+		return 0;
+	case OPT_KERNEL:
+		o->kernel = v;
+		return 0;
+	case OPT_INITRD:
+		o->initrd = v;
 		return 0;
 	case OPT_MEM:
 		return dt_mib_parse(v, &o->mem_mib);
@@ -292,7 +327,7 @@ static void defaults(struct dt_opts *o)
 	o->qemu_accel = "kvm";
 	o->guest_dir = MIG_DT_GUEST_DIR;
 	o->guest_tool = MIG_DT_GUEST_TOOL;
-	o->period_ms = 10;
+	o->initrd = MIG_DT_INITRD;
 	o->warmup_ms = 2000;
 	o->after_ms = 2000;
 	o->margin_ms = 500;
@@ -306,19 +341,45 @@ static uint32_t half_mem(const struct dt_opts *o)
 	return o->mem_mib / 2 < 64 ? (uint32_t)(o->mem_mib / 2) : 64;
 }
 
+/*
+ * linux-work's working set and rate unless given: what converges in the
+ * KVM test VM (KVM_VM_GUEST set there), where a migration moves a few
+ * MiB/s, and more elsewhere.
+ */
+static void linux_defaults(uint32_t *ws_mib, uint32_t *rate_mib)
+{
+	const char *vm = getenv("KVM_VM_GUEST");
+	int nested = vm && *vm;
+
+	*ws_mib = nested ? 24 : 64;
+	*rate_mib = nested ? 1 : 16;
+}
+
 /* The one workload of --workload or --image, completed and named. */
 static void finish_one(struct dt_opts *o, const struct given *g)
 {
 	struct dt_workload *w = &o->one;
+	uint32_t lws, lrate;
 
+	linux_defaults(&lws, &lrate);
 	if (o->image)
 		w->kind = DT_IMAGE;
 	if (!g->ws)
-		w->ws_mib = w->kind == DT_HOT ? 32 : half_mem(o);
+		w->ws_mib = w->kind == DT_HOT	       ? 32
+			    : w->kind == DT_LINUX_WORK ? lws
+						       : half_mem(o);
 	if (w->kind == DT_RATE && !g->rate)
 		w->rate_mib = 50;
-	if (w->kind != DT_RATE)
+	if (w->kind == DT_LINUX_WORK && !g->rate)
+		w->rate_mib = lrate;
+	if (w->kind != DT_RATE && w->kind != DT_LINUX_WORK)
 		w->rate_mib = 0;
+	w->period_ms = o->period_ms	      ? o->period_ms
+		       : DT_IS_LINUX(w->kind) ? PERIOD_LINUX
+					      : PERIOD_BOOT_SECTOR;
+	w->threads = o->cpus;
+	if (DT_IS_LINUX(w->kind))
+		w->pattern[0] = '\0';
 	switch (w->kind) {
 	case DT_IDLE:
 		snprintf(w->name, sizeof(w->name), "idle");
@@ -332,12 +393,54 @@ static void finish_one(struct dt_opts *o, const struct given *g)
 		snprintf(w->name, sizeof(w->name), "rate-%uM-%s", w->rate_mib,
 			 w->pattern);
 		break;
+	case DT_LINUX_IDLE:
+		snprintf(w->name, sizeof(w->name), "linux-idle");
+		w->ws_mib = DT_LINUX_IDLE_MIB;
+		w->rate_mib = DT_LINUX_IDLE_RATE;
+		w->threads = 1;
+		break;
+	case DT_LINUX_WORK:
+		snprintf(w->name, sizeof(w->name), "linux-work");
+		break;
 	case DT_IMAGE:
 		snprintf(w->name, sizeof(w->name), "image");
 		w->ws_mib = 0;
 		w->pattern[0] = '\0';
 		break;
 	}
+}
+
+/* Whether the chosen workloads boot Linux. */
+static int runs_linux(const struct dt_opts *o)
+{
+	if (!o->set)
+		return DT_IS_LINUX(o->one.kind);
+	return !strcmp(o->set, "default") || !strcmp(o->set, "linux");
+}
+
+/* What the Linux workloads need of the options. Returns 0 or -1. */
+static int linux_fits(const struct dt_opts *o)
+{
+	uint32_t ws = o->set ? o->linux_ws_mib : o->one.ws_mib;
+
+	if (!runs_linux(o))
+		return 0;
+	if (o->period_ms && o->period_ms < PERIOD_LINUX_MIN) {
+		fprintf(stderr,
+			"mig-downtime: the Linux guest's heartbeat period is "
+			"%u ms at least (--period-ms)\n",
+			PERIOD_LINUX_MIN);
+		return -1;
+	}
+	if ((uint64_t)ws + LINUX_MEM_MIB > o->mem_mib) {
+		fprintf(stderr,
+			"mig-downtime: linux-work's %u MiB do not fit in "
+			"--mem %" PRIu64 "M (%u MiB for Linux + the working "
+			"set)\n",
+			ws, o->mem_mib, LINUX_MEM_MIB);
+		return -1;
+	}
+	return 0;
 }
 
 /* Returns 0, 1 after --help, or -1 (usage printed). */
@@ -376,15 +479,23 @@ static int parse_opts(int argc, char **argv, struct dt_opts *o)
 		o->set = "default";
 	if (o->set && !strcmp(o->set, "quick") && !g.runs)
 		o->runs = 1;
+	linux_defaults(&o->linux_ws_mib, &o->linux_rate_mib);
+	if (o->set && g.ws)
+		o->linux_ws_mib = o->one.ws_mib;
+	if (o->set && g.rate)
+		o->linux_rate_mib = o->one.rate_mib;
 	if (!o->set)
 		finish_one(o, &g);
+	if (linux_fits(o))
+		return -1;
 	/* The guest's working set starts at 1 MiB and does not probe RAM. */
 	if (o->set && o->mem_mib < 64) {
 		fprintf(stderr, "mig-downtime: the sets need --mem 64M at "
 				"least\n");
 		return -1;
 	}
-	if (!o->set && o->one.ws_mib + 1 > o->mem_mib) {
+	if (!o->set && !DT_IS_LINUX(o->one.kind) &&
+	    o->one.ws_mib + 1 > o->mem_mib) {
 		fprintf(
 		    stderr,
 		    "mig-downtime: --ws-mib %u does not fit in --mem %" PRIu64
@@ -395,21 +506,26 @@ static int parse_opts(int argc, char **argv, struct dt_opts *o)
 	return 0;
 }
 
-/* The --set lists. ws_mib 0 for rate: half the memory up to 64 MiB. */
+/*
+ * The --set lists. ws_mib 0 for rate: half the memory up to 64 MiB;
+ * linux-work's come from --ws-mib and --rate-mib, or linux_defaults().
+ */
 struct set_item {
 	enum dt_kind kind;
 	uint32_t ws_mib, rate_mib;
-	const char *pattern;
+	const char *pattern; /* NULL ends a list */
 };
 
 static const struct {
 	const char *name;
-	struct set_item item[3];
+	struct set_item item[MAX_WL];
 } sets[] = {
     {"default",
      {{DT_IDLE, 0, 0, "random"},
       {DT_HOT, 32, 0, "random"},
-      {DT_RATE, 0, 50, "text"}}},
+      {DT_RATE, 0, 50, "text"},
+      {DT_LINUX_IDLE, 0, 0, ""},
+      {DT_LINUX_WORK, 0, 0, ""}}},
     {"quick", {{DT_IDLE, 0, 0, "random"}, {DT_HOT, 32, 0, "random"}}},
     /* For nested KVM in the TCG test VM, where a migration moves
      * 10 to 50 MiB/s: small enough to converge under 300 ms there. */
@@ -417,6 +533,7 @@ static const struct {
      {{DT_IDLE, 0, 0, "random"},
       {DT_HOT, 1, 0, "random"},
       {DT_RATE, 8, 2, "text"}}},
+    {"linux", {{DT_LINUX_IDLE, 0, 0, ""}, {DT_LINUX_WORK, 0, 0, ""}}},
 };
 
 /* The list for --set, or the one workload. Returns how many. */
@@ -433,7 +550,7 @@ static size_t workloads(struct dt_opts *o, struct dt_workload *wl, size_t max)
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 		if (strcmp(sets[i].name, o->set))
 			continue;
-		for (size_t k = 0; k < 3 && n < max; k++) {
+		for (size_t k = 0; k < MAX_WL && n < max; k++) {
 			const struct set_item *it = &sets[i].item[k];
 
 			if (!it->pattern)
@@ -443,6 +560,10 @@ static size_t workloads(struct dt_opts *o, struct dt_workload *wl, size_t max)
 			t.one.rate_mib = it->rate_mib;
 			if (it->kind == DT_RATE && !it->ws_mib)
 				t.one.ws_mib = half_mem(o);
+			if (it->kind == DT_LINUX_WORK) {
+				t.one.ws_mib = o->linux_ws_mib;
+				t.one.rate_mib = o->linux_rate_mib;
+			}
 			snprintf(t.one.pattern, sizeof(t.one.pattern), "%s",
 				 it->pattern);
 			finish_one(&t, &g);
@@ -452,10 +573,10 @@ static size_t workloads(struct dt_opts *o, struct dt_workload *wl, size_t max)
 	return n;
 }
 
-static void progress(const struct dt_opts *o, const struct dt_workload *w,
-		     int vmm, uint32_t i, uint32_t runs, const struct dt_run *r)
+static void progress(const struct dt_workload *w, int vmm, uint32_t i,
+		     uint32_t runs, const struct dt_run *r)
 {
-	uint64_t skip_ms = r->guest.skipped * o->period_ms;
+	uint64_t skip_ms = r->guest.skipped * w->period_ms;
 
 	if (!r->ok) {
 		printf("  %-18s run %u/%u %-8s FAILED\n", w->name, i + 1, runs,
@@ -479,9 +600,9 @@ static int bench_all(struct dt_opts *o, const struct dt_env *env)
 {
 	static const struct dt_vmm *const vmms[DT_NVMM] = {&dt_vmm_lite,
 							   &dt_vmm_qemu};
-	struct dt_workload wl[4];
-	struct dt_result res[4];
-	size_t nw = workloads(o, wl, 4), done;
+	static struct dt_workload wl[MAX_WL];
+	struct dt_result res[MAX_WL];
+	size_t nw = workloads(o, wl, MAX_WL), done;
 	char why[DT_WHY];
 	int failed = 0;
 
@@ -515,7 +636,7 @@ static int bench_all(struct dt_opts *o, const struct dt_env *env)
 				dt_run_one(o, vmms[k], &wl[done], env, i, run);
 				r->nruns[k]++;
 				failed |= !run->ok;
-				progress(o, &wl[done], k, i, o->runs, run);
+				progress(&wl[done], k, i, o->runs, run);
 			}
 		for (int k = 0; k < DT_NVMM; k++)
 			dt_median(r, k);

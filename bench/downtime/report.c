@@ -134,6 +134,18 @@ static const char *kind_text(const struct dt_workload *w, char *buf, size_t len)
 		snprintf(buf, len, "checker, %u MiB/s of %s over %u MiB",
 			 w->rate_mib, w->pattern, w->ws_mib);
 		break;
+	case DT_LINUX_IDLE:
+		snprintf(buf, len,
+			 "Linux, idle but for the heartbeat (vmm-workload "
+			 "%u MiB at %u MiB/s)",
+			 w->ws_mib, w->rate_mib);
+		break;
+	case DT_LINUX_WORK:
+		snprintf(buf, len,
+			 "Linux, vmm-workload %u MiB at %u MiB/s, %u "
+			 "thread(s)",
+			 w->ws_mib, w->rate_mib, w->threads);
+		break;
 	default:
 		snprintf(buf, len, "the --image boot sector");
 	}
@@ -268,6 +280,14 @@ json_object *dt_run_json(const struct dt_run *r)
 			       json_object_new_int((int)r->guest.ncpu));
 	json_object_object_add(j, "guest_bad_lines",
 			       json_object_new_int((int)r->guest.bad));
+	json_object_object_add(j, "guest_kernel_lines",
+			       json_object_new_int((int)r->guest.kernel));
+	json_object_object_add(j, "guest_answered",
+			       json_object_new_boolean(r->guest.answered > 0));
+	json_object_object_add(j, "guest_source_verified",
+			       json_object_new_uint64(r->guest.src_verified));
+	json_object_object_add(j, "guest_target_verified",
+			       json_object_new_uint64(r->guest.tgt_verified));
 	return j;
 }
 
@@ -276,7 +296,9 @@ static json_object *workload_json(const struct dt_result *r)
 	json_object *j = json_object_new_object(),
 		    *vm = json_object_new_object(),
 		    *rat = json_object_new_object();
-	static const char *const kinds[] = {"idle", "hot", "rate", "image"};
+	/* In the order of enum dt_kind. */
+	static const char *const kinds[] = {
+	    "idle", "hot", "rate", "linux-idle", "linux-work", "image"};
 
 	json_object_object_add(j, "name", json_object_new_string(r->w->name));
 	json_object_object_add(j, "kind",
@@ -287,6 +309,18 @@ static json_object *workload_json(const struct dt_result *r)
 			       json_object_new_int((int)r->w->rate_mib));
 	json_object_object_add(j, "pattern",
 			       json_object_new_string(r->w->pattern));
+	json_object_object_add(j, "period_ms",
+			       json_object_new_int((int)r->w->period_ms));
+	if (DT_IS_LINUX(r->w->kind)) {
+		json_object_object_add(j, "threads",
+				       json_object_new_int((int)r->w->threads));
+		json_object_object_add(j, "kernel",
+				       json_object_new_string(r->w->kernel));
+		json_object_object_add(j, "initrd",
+				       json_object_new_string(r->w->initrd));
+		json_object_object_add(j, "cmdline",
+				       json_object_new_string(r->w->cmdline));
+	}
 	for (int k = 0; k < DT_NVMM; k++) {
 		json_object *v, *runs;
 

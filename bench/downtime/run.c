@@ -52,7 +52,8 @@ static int reached(struct dt_serial *s, const struct until *u,
 {
 	size_t n = dt_serial_last(s, u->side, u->kind, l);
 
-	return n && n >= u->count && (l->fields < 2 || l->passes >= u->passes) &&
+	return n && n >= u->count &&
+	       (l->fields < 2 || l->passes >= u->passes) &&
 	       (!u->verified || l->verified > u->verified);
 }
 
@@ -71,15 +72,14 @@ static int wait_lines(struct dt_serial *s, struct dt_proc *p,
 		if (died(p, why, len))
 			return -1;
 		if (dt_now_ns() >= end) {
-			snprintf(why, len,
-				 "%s: %s after %u s (%zu line(s), passes %u, "
-				 "verified %" PRIu64 "; waiting for %zu, %u, "
-				 "above %" PRIu64 ")",
-				 what, l.t_ns ? "too slow" : "no line",
-				 ms / 1000,
-				 dt_serial_last(s, u->side, u->kind, NULL),
-				 l.passes, l.verified, u->count, u->passes,
-				 u->verified);
+			snprintf(
+			    why, len,
+			    "%s: %s after %u s (%zu line(s), passes %u, "
+			    "verified %" PRIu64 "; waiting for %zu, %u, "
+			    "above %" PRIu64 ")",
+			    what, l.t_ns ? "too slow" : "no line", ms / 1000,
+			    dt_serial_last(s, u->side, u->kind, NULL), l.passes,
+			    l.verified, u->count, u->passes, u->verified);
 			return -1;
 		}
 		dt_sleep_ms(POLL_MS);
@@ -161,13 +161,12 @@ static int linux_ready(struct dt_mig *m, struct dt_serial *s, char *why,
 	struct until boot = {DT_SRC, DT_LINE_READY, 1, 0, 0},
 		     hb = {DT_SRC, DT_LINE_HEARTBEAT, DT_LINUX_HB_READY, 1, 0};
 
-	return wait_lines(s, &m->src, &boot, ms,
-			  "the source's Linux: no \"vmm-guest: init ready\"",
-			  why, len) ||
-		       wait_lines(s, &m->src, &hb, ms,
-				  "the source's Linux workload", why, len)
-		   ? -1
-		   : 0;
+	if (wait_lines(s, &m->src, &boot, ms,
+		       "the source's Linux: no \"vmm-guest: init ready\"", why,
+		       len))
+		return -1;
+	return wait_lines(s, &m->src, &hb, ms, "the source's Linux workload",
+			  why, len);
 }
 
 /*
@@ -218,11 +217,11 @@ static int run_steps(struct dt_mig *m, const struct dt_vmm *vmm,
 	/* "A couple more passes" on the target, each of them verified by
 	 * the checker, and at least --after-ms. */
 	dt_serial_last(s, DT_SRC, DT_LINE_COUNTER, &last);
-	if (linux_guest ? linux_after(m, vmm, s, why, len)
-			: wait_passes(s, &m->tgt, DT_TGT,
-				      last.passes + 2 * o->cpus,
-				      o->timeout_s * 1000u,
-				      "the target's guest", why, len))
+	if (linux_guest
+		? linux_after(m, vmm, s, why, len)
+		: wait_passes(s, &m->tgt, DT_TGT, last.passes + 2 * o->cpus,
+			      o->timeout_s * 1000u, "the target's guest", why,
+			      len))
 		return -1;
 	spent = (dt_now_ns() - *t1) / 1000000u;
 	if (spent < o->after_ms &&

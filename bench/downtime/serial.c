@@ -84,6 +84,22 @@ void dt_line_parse(const char *text, size_t len, struct dt_line *l)
 	l->ncpu = (uint16_t)ncpu;
 }
 
+/*
+ * Keeps a line's text for a message: its control bytes (a shell's
+ * terminal queries) become '?', so that printing it cannot talk to the
+ * terminal.
+ */
+static void keep_text(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && i + 1 < size; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f
+			     ? '?'
+			     : src[i];
+	dst[i] = '\0';
+}
+
 /* Lines are stored compactly; their text goes to the log file only. */
 static void store(struct dt_serial *s, int side, uint64_t t)
 {
@@ -97,11 +113,9 @@ static void store(struct dt_serial *s, int side, uint64_t t)
 			(int)len, s->part, s->part_lost ? " [truncated]" : "");
 	pthread_mutex_lock(&s->mu);
 	if (l.kind == DT_LINE_BAD && !s->bad_text[0])
-		snprintf(s->bad_text, sizeof(s->bad_text), "%.*s", (int)len,
-			 s->part);
+		keep_text(s->bad_text, sizeof(s->bad_text), s->part, len);
 	if (l.kind == DT_LINE_KERNEL && !s->kernel_text[0])
-		snprintf(s->kernel_text, sizeof(s->kernel_text), "%.*s",
-			 (int)len, s->part);
+		keep_text(s->kernel_text, sizeof(s->kernel_text), s->part, len);
 	if (s->n == s->cap && s->cap < DT_LINES_MAX) {
 		size_t cap = s->cap ? s->cap * 2 : 4096;
 		struct dt_line *nl = realloc(s->lines, cap * sizeof(*nl));
@@ -271,8 +285,7 @@ static int timed(const struct dt_line *l, int kind)
 }
 
 /* Median gap between the lines of `kind` that came before t0. */
-static uint64_t period_before(const struct dt_serial *s, int kind,
-			      uint64_t t0)
+static uint64_t period_before(const struct dt_serial *s, int kind, uint64_t t0)
 {
 	uint64_t *gaps = calloc(s->n ? s->n : 1, sizeof(*gaps)), prev = 0,
 		 med = 0;
@@ -441,9 +454,9 @@ void dt_view_fill(const struct dt_serial *s, int kind, uint64_t t0_ns,
 	/* How fast the guest ran while it was being migrated. */
 	before = speed(s, kind, lo > hi - lo ? lo - (hi - lo) : 0, t0_ns);
 	if (before > 0)
-		v->speed_pct = (uint64_t)(speed(s, kind, t0_ns, hi) * 100.0 /
-					      before +
-					  0.5);
+		v->speed_pct =
+		    (uint64_t)(speed(s, kind, t0_ns, hi) * 100.0 / before +
+			       0.5);
 	v->period_us = period_before(s, kind, t0_ns);
 	counters(s, kind, v);
 }

@@ -1,10 +1,14 @@
 /*
  * test_downtime.c - the parts of mig-downtime that decide a verdict
- * without a VMM: the guest's line format, the serial thread's stamps and
- * its joining of the two streams, the analysis (pause, continuity, BAD,
- * vCPUs), and the JSON stream splitter that reads QMP and vmm-lite.
+ * without a VMM: the guests' line formats (boot sector and Linux), the
+ * serial thread's stamps and its joining of the two streams, the
+ * analyses (pause, continuity, BAD, vCPUs; Linux: heartbeats, kernel
+ * alarms, the console's answer), the Linux kernel's lookup and command
+ * line, and the JSON stream splitter that reads QMP and vmm-lite.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -282,12 +286,293 @@ static void test_jconn(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 }
 
+/* dt_line_parse() of one string. */
+static struct dt_line parsed(const char *text)
+{
+	struct dt_line l;
+
+	memset(&l, 0xa5, sizeof(l));
+	dt_line_parse(text, strlen(text), &l);
+	return l;
+}
+
+static void test_linux_parse(void **state)
+{
+	struct dt_line l;
+
+	(void)state;
+	l = parsed("hb 12 2192311481 3 26 0 0");
+	assert_int_equal(l.kind, DT_LINE_HEARTBEAT);
+	assert_int_equal(l.value, 12);
+	assert_int_equal(l.mono_ns, 2192311481u);
+	assert_int_equal(l.passes, 3);
+	assert_int_equal(l.verified, 26);
+	assert_int_equal(l.nbad, 0);
+	assert_int_equal(l.nback, 0);
+	assert_int_equal(l.fields, 6);
+	/* After busybox's prompt and its cursor query, as it comes. */
+	l = parsed("vmm# \033[6nhb 1 2192311481 1 26 4 5");
+	assert_int_equal(l.kind, DT_LINE_HEARTBEAT);
+	assert_int_equal(l.value, 1);
+	assert_int_equal(l.nbad, 4);
+	assert_int_equal(l.nback, 5);
+	/* A line cut by something else, or with junk after, is no
+	 * heartbeat; numbers that overflow neither. */
+	assert_int_equal(parsed("hb 12 2192311481 3 26 0").kind, DT_LINE_OTHER);
+	assert_int_equal(parsed("hb 12 2192311481 3 26 0 0 x").kind,
+			 DT_LINE_OTHER);
+	assert_int_equal(parsed("hb 12 21923echo 11481 3 26 0 0").kind,
+			 DT_LINE_OTHER);
+	assert_int_equal(parsed("hb 1 2 4294967296 4 0 0").kind, DT_LINE_OTHER);
+	assert_int_equal(parsed("hb 99999999999999999999 2 3 4 0 0").kind,
+			 DT_LINE_OTHER);
+	/* A heartbeat begun, cut, and a whole one after it. */
+	l = parsed("hb 12 21hb 13 300 3 27 0 0");
+	assert_int_equal(l.kind, DT_LINE_HEARTBEAT);
+	assert_int_equal(l.value, 13);
+	/* The workload's alarms, after a prompt too. */
+	assert_int_equal(parsed("BAD page=7 gen=3 off=96 prev=1").kind,
+			 DT_LINE_BAD);
+	assert_int_equal(parsed("vmm# BAD page=7 gen=3 off=96 prev=0").kind,
+			 DT_LINE_BAD);
+	assert_int_equal(parsed("BACKWARDS 2192311481 2192311000").kind,
+			 DT_LINE_BAD);
+	assert_int_equal(parsed("no BACKWARDS here").kind, DT_LINE_OTHER);
+	/* The kernel's, even inside a heartbeat's line. */
+	assert_int_equal(
+	    parsed("[    1.2] WARNING: CPU: 0 PID: 1 at fpu/xstate.c").kind,
+	    DT_LINE_KERNEL);
+	assert_int_equal(
+	    parsed("[    5.5] BUG: unable to handle page fault").kind,
+	    DT_LINE_KERNEL);
+	assert_int_equal(parsed("[    5.6] Oops: 0011 [#1] PREEMPT SMP").kind,
+			 DT_LINE_KERNEL);
+	assert_int_equal(
+	    parsed("[    5.7] Kernel panic - not syncing: Fatal exception")
+		.kind,
+	    DT_LINE_KERNEL);
+	assert_int_equal(
+	    parsed("rcu: INFO: rcu_preempt self-detected stall on CPU").kind,
+	    DT_LINE_KERNEL);
+	assert_int_equal(parsed("hb 1 2 3 [ 9.1] Oops: 0002 4 0 0").kind,
+			 DT_LINE_KERNEL);
+	/* Boot chatter is none of them. */
+	assert_int_equal(parsed("[    0.9] acpi PNP0A03:00: fail to add "
+				"MMCONFIG information")
+			     .kind,
+			 DT_LINE_OTHER);
+	assert_int_equal(parsed("vmm-guest: init ready").kind, DT_LINE_READY);
+	/* The answer, not the echo of the command that asks for it. */
+	l = parsed(DT_ANSWER_TAG "42");
+	assert_int_equal(l.kind, DT_LINE_ANSWER);
+	assert_int_equal(l.value, 42);
+	assert_int_equal(parsed("vmm# echo " DT_ANSWER_TAG "$((6*7))").kind,
+			 DT_LINE_OTHER);
+	assert_int_equal(parsed(DT_ANSWER_TAG "42x").kind, DT_LINE_OTHER);
+	/* The boot sectors' lines are still theirs. */
+	assert_int_equal(parsed("c 5 6 2").kind, DT_LINE_COUNTER);
+}
+
+/* A file in `dir`. */
+static void touch(const char *dir, const char *name)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+static void test_linux_kernel(void **state)
+{
+	char dir[] = "/tmp/dt-boot.XXXXXX", buf[512], want[512];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(dt_linux_kernel(dir, buf, sizeof(buf)), -ENOENT);
+	touch(dir, "config-6.1.0-99-amd64");
+	assert_int_equal(dt_linux_kernel(dir, buf, sizeof(buf)), -ENOENT);
+	/* Version order: 56 after 9, 6.1 after 5.10. */
+	touch(dir, "vmlinuz-6.1.0-9-amd64");
+	touch(dir, "vmlinuz-6.1.0-56-amd64");
+	touch(dir, "vmlinuz-5.10.0-30-amd64");
+	assert_int_equal(dt_linux_kernel(dir, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "%s/vmlinuz-6.1.0-56-amd64", dir);
+	assert_string_equal(buf, want);
+	dt_rmtree(dir);
+	assert_int_equal(dt_linux_kernel(dir, buf, sizeof(buf)), -ENOENT);
+}
+
+static void test_linux_cmdline(void **state)
+{
+	struct dt_workload w = {.kind = DT_LINUX_WORK,
+				.ws_mib = 24,
+				.rate_mib = 1,
+				.threads = 2,
+				.period_ms = 100};
+	struct dt_opts o = {.initrd = "/nonexistent/initramfs.cpio.gz",
+			    .kernel = "/nonexistent/vmlinuz"};
+	char buf[512], why[DT_WHY];
+
+	(void)state;
+	assert_int_equal(dt_linux_cmdline(&w, 1, 0, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "console=ttyS0 reboot=k panic=-1 loglevel=6 "
+				 "noxsave vmm.workload=\"--mib 24 --rate 1 "
+				 "--threads 2 --period 100\"");
+	assert_int_equal(dt_linux_cmdline(&w, 0, 1, buf, sizeof(buf)), 0);
+	assert_null(strstr(buf, "noxsave"));
+	assert_non_null(strstr(buf, "--period 100 --self-test\""));
+	assert_int_equal(dt_linux_cmdline(&w, 0, 0, buf, 40), -1);
+	/* What is missing is named, with what provides it. */
+	assert_int_equal(dt_linux_prepare(&o, &w, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "/nonexistent/vmlinuz"));
+	o.kernel = "/dev/null";
+	assert_int_equal(dt_linux_prepare(&o, &w, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "vmm-linux-initramfs"));
+	o.initrd = "/dev/null";
+	setenv("KVM_VM_GUEST", "1", 1);
+	assert_int_equal(dt_linux_prepare(&o, &w, why, sizeof(why)), 0);
+	assert_non_null(strstr(w.cmdline, " noxsave "));
+	assert_string_equal(w.kernel, "/dev/null");
+	unsetenv("KVM_VM_GUEST");
+	assert_int_equal(dt_linux_prepare(&o, &w, why, sizeof(why)), 0);
+	assert_null(strstr(w.cmdline, "noxsave"));
+}
+
+/* Heartbeats FROM..TO, `period_ms` of guest time and 5 ms of ours apart. */
+static void heartbeats(int fd, int from, int to, uint64_t mono0,
+		       uint32_t period_ms)
+{
+	char line[128];
+
+	for (int i = from; i <= to; i++) {
+		snprintf(line, sizeof(line), "hb %d %llu %d %d 0 0\n", i,
+			 (unsigned long long)(mono0 + (uint64_t)(i - 1) *
+							  period_ms * 1000000u),
+			 i / 4, i * 10);
+		put(fd, line);
+		dt_sleep_ms(5);
+	}
+}
+
+/*
+ * A Linux migration: heartbeats 1..10 on the source, a kernel message in
+ * the pause, and half a heartbeat the target finishes with `target`.
+ * With `answer`, the target answers the typed command.
+ */
+static int linux_scenario(const char *target, int answer,
+			  struct dt_guest_view *v, char *why, size_t len)
+{
+	struct pipes p;
+	uint64_t t0, t1;
+	int rc;
+
+	start(&p);
+	put(p.src[1], "vmm-guest: init ready\n");
+	heartbeats(p.src[1], 1, 10, 1000000000u, 100);
+	t0 = dt_now_ns();
+	dt_sleep_ms(100);
+	/* Not a heartbeat: no clock for the pause. */
+	put(p.src[1], "[   12.0] clocksource: timekeeping watchdog\n");
+	dt_sleep_ms(100);
+	put(p.src[1], "hb 11 2000000000");
+	t1 = dt_now_ns();
+	put(p.tgt[1], target);
+	if (answer)
+		put(p.tgt[1], "vmm# echo " DT_ANSWER_TAG
+			      "$((6*7))\r\n" DT_ANSWER_TAG "42\r\n");
+	stop(&p);
+	rc =
+	    dt_linux_analyse(&p.s, t0, t1, 500000000u, 100000000u, v, why, len);
+	finish(&p);
+	return rc;
+}
+
+static void test_linux_verdicts(void **state)
+{
+	struct dt_guest_view v;
+	char why[DT_WHY];
+
+	(void)state;
+	/* The half line the source began is finished by the target; the
+	 * guest's clock jumped 3 periods more than one. */
+	assert_int_equal(
+	    linux_scenario(" 3 110 0 0\nhb 12 2400000000 3 120 0 0\n"
+			   "vmm# \033[6nhb 13 2500000000 3 130 0 0\n",
+			   1, &v, why, sizeof(why)),
+	    0);
+	assert_int_equal(v.src_last, 10);
+	assert_int_equal(v.tgt_first, 11);
+	assert_int_equal(v.tgt_lines, 3);
+	assert_int_equal(v.src_verified, 100);
+	assert_int_equal(v.tgt_verified, 130);
+	assert_int_equal(v.answered, 1);
+	assert_int_equal(v.skipped, 0);
+	/* The pause is from heartbeat to heartbeat, past the kernel's
+	 * line in the middle. */
+	assert_true(v.pause_us >= 200000);
+	assert_int_equal(v.switch_us, v.pause_us);
+	assert_true(v.period_us >= 5000 && v.period_us < v.pause_us);
+	/* The guest's clock ran on through the pause: from 1.9 s in the
+	 * source's last heartbeat to 2.6 s, 6 periods skipped. */
+	assert_int_equal(linux_scenario("hb 11 2600000000 3 110 0 0\n"
+					"hb 12 2700000000 3 120 0 0\n",
+					1, &v, why, sizeof(why)),
+			 0);
+	assert_int_equal(v.skipped, 6);
+	/* Every way it fails, with what it says. */
+	assert_int_equal(linux_scenario("hb 11 2000000000 3 110 0 0\n", 0, &v,
+					why, sizeof(why)),
+			 -1);
+	assert_non_null(strstr(why, "did not answer"));
+	assert_int_equal(linux_scenario("hb 1 100 0 0 0 0\nhb 2 200 0 5 0 0\n",
+					1, &v, why, sizeof(why)),
+			 -1);
+	assert_non_null(strstr(why, "went back"));
+	assert_int_equal(linux_scenario("hb 11 1800000000 3 110 0 0\n", 1, &v,
+					why, sizeof(why)),
+			 -1);
+	assert_non_null(strstr(why, "went back"));
+	assert_int_equal(linux_scenario("hb 11 2000000000 3 110 0 0\n"
+					"vmm# \033[6nBAD page=3 gen=4 off=0 "
+					"prev=1\n",
+					1, &v, why, sizeof(why)),
+			 -1);
+	/* Quoted without the terminal query. */
+	assert_non_null(strstr(why, "vmm# ?[6nBAD page=3 gen=4 off=0 prev=1"));
+	assert_int_equal(linux_scenario("hb 11 2000000000 3 110 0 0\n"
+					"[ 12.1] WARNING: CPU: 1 PID: 0 at x\n",
+					1, &v, why, sizeof(why)),
+			 -1);
+	assert_non_null(strstr(why, "kernel reported: [ 12.1] WARNING:"));
+	assert_int_equal(v.kernel, 1);
+	/* The counts in the last heartbeat, when the lines were held back. */
+	assert_int_equal(linux_scenario("hb 11 2000000000 3 110 0 2\n", 1, &v,
+					why, sizeof(why)),
+			 -1);
+	assert_non_null(strstr(why, "0 bad page(s) and 2 backward"));
+	assert_int_equal(linux_scenario("hb 11 2000000000 3 100 0 0\n", 1, &v,
+					why, sizeof(why)),
+			 -1);
+	assert_non_null(strstr(why, "verified no page on the target"));
+	assert_int_equal(linux_scenario("", 1, &v, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "no heartbeat from the target"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),    cmocka_unit_test(test_switch),
-	    cmocka_unit_test(test_verdicts), cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_switch),
+	    cmocka_unit_test(test_verdicts),
+	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_jconn),
+	    cmocka_unit_test(test_linux_parse),
+	    cmocka_unit_test(test_linux_kernel),
+	    cmocka_unit_test(test_linux_cmdline),
+	    cmocka_unit_test(test_linux_verdicts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
