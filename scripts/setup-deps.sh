@@ -7,9 +7,9 @@ PACKAGES="
 build-essential cmake pkg-config git
 libuv1-dev liblz4-dev libssl-dev openssl
 libprotobuf-c-dev protobuf-c-compiler
-libjson-c-dev libxxhash-dev libcmocka-dev
+libjson-c-dev libxxhash-dev libcmocka-dev libinih-dev libmicrohttpd-dev
 clang libclang-rt-14-dev
-qemu-system-x86 linux-image-amd64 busybox-static cpio
+qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2 python3
 "
 
 missing=""

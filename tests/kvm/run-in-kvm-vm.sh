@@ -161,7 +161,8 @@ fi
 # Modules the VM needs, resolved through modules.dep so that the load order
 # and any new dependency come from the kernel itself. A module built into
 # the kernel (modules.builtin) needs no file.
-want_modules=(virtio_pci virtio_console 9pnet_virtio 9p kvm_amd kvm_intel)
+# veth: the daemon tests join two network namespaces with a veth pair.
+want_modules=(virtio_pci virtio_console 9pnet_virtio 9p kvm_amd kvm_intel veth)
 declare -A mod_path=() mod_deps=() builtin=() seen=()
 mod_order=()
 

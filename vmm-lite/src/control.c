@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@ struct vmm_control {
 	void *opaque;
 	struct client *clients;
 	int open_handles;
+	vmm_control_auth_fn auth;
+	void *auth_opaque;
 };
 
 struct write_req {
@@ -178,6 +181,31 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
+static void finish_client(struct client *cl);
+
+/* 1 if the peer of a new connection may send commands; else answers it
+ * with the reason. */
+static int authorized(struct client *cl)
+{
+	struct vmm_control *c = cl->ctl;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct json_object *a;
+	char why[256] = "refused";
+	uv_os_fd_t fd;
+
+	if (!c->auth)
+		return 1;
+	if (!uv_fileno((uv_handle_t *)&cl->pipe, &fd) &&
+	    !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+	    c->auth(c->auth_opaque, cred.pid, cred.uid, cred.gid, why, sizeof(why)))
+		return 1;
+	a = vmm_control_error("%s", why);
+	send_answer(cl, a);
+	json_object_put(a);
+	return 0;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct vmm_control *c = server->data;
@@ -194,8 +222,15 @@ static void on_connection(uv_stream_t *server, int status)
 	c->open_handles++;
 	cl->next = c->clients;
 	c->clients = cl;
-	if (uv_accept(server, (uv_stream_t *)&cl->pipe) ||
-	    uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read))
+	if (uv_accept(server, (uv_stream_t *)&cl->pipe)) {
+		close_client(cl);
+		return;
+	}
+	if (!authorized(cl)) {
+		finish_client(cl);
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read))
 		close_client(cl);
 }
 
@@ -246,6 +281,18 @@ fail_free:
 	free(c->path);
 	free(c);
 	return r;
+}
+
+int vmm_control_share(struct vmm_control *c, gid_t gid, vmm_control_auth_fn auth,
+		      void *opaque)
+{
+	c->auth = auth;
+	c->auth_opaque = opaque;
+	if (gid == (gid_t)-1)
+		return 0;
+	if (chown(c->path, (uid_t)-1, gid) || chmod(c->path, 0660))
+		return -errno;
+	return 0;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)

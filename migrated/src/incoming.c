@@ -1,0 +1,289 @@
+/*
+ * incoming.c: the target's side of a migration, as requests from the
+ * source daemon (see migration.c for the phases): prepare, finish,
+ * abort, and query for an undetermined one. Each runs on the peer
+ * server's connection thread and answers one JSON object.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+#define MEMORY_MAX (1ull << 40)
+#define CPUS_MAX 64
+
+static struct json_object *ok(void)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	return o;
+}
+
+static struct json_object *refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct json_object *refuse(const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v) : NULL;
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)
+		       ? json_object_get_int64(v) : -1;
+}
+
+/* "m-" and hex digits: what migd_mig_new makes. */
+static int id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n < 3 || n >= MIGD_ID_MAX || strncmp(id, "m-", 2))
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* The VM an incoming migration brings, by its id (lock held). */
+static struct migd_vm *vm_of(struct migd *d, const char *id)
+{
+	for (struct migd_vm *vm = d->vms; vm; vm = vm->next)
+		if (!strcmp(vm->mig_id, id))
+			return vm;
+	return NULL;
+}
+
+/* What identifies the VM's process, for a VMM call without the lock. */
+static struct migd_vm copy_of(const struct migd_vm *vm)
+{
+	struct migd_vm c = { .pid = vm->pid };
+
+	memcpy(c.sock, vm->sock, sizeof(c.sock));
+	memcpy(c.dir, vm->dir, sizeof(c.dir));
+	memcpy(c.name, vm->name, sizeof(c.name));
+	return c;
+}
+
+static uint16_t pick_port(struct migd *d)
+{
+	const struct migd_config *c = d->cfg;
+	uint16_t p = d->next_port;
+
+	if (p < c->peer.port_min || p > c->peer.port_max)
+		p = c->peer.port_min;
+	d->next_port = p == c->peer.port_max ? c->peer.port_min : (uint16_t)(p + 1);
+	return p;
+}
+
+static uint64_t memory_in_use(struct migd *d)
+{
+	uint64_t sum = 0;
+
+	for (struct migd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->state != MIGD_VM_STOPPED)
+			sum += vm->memory;
+	return sum;
+}
+
+static struct json_object *prepare(struct migd *d, const char *peer, const char *id,
+				   struct json_object *req)
+{
+	const char *name = jstr(req, "vm");
+	int64_t memory = jint(req, "memory"), cpus = jint(req, "cpus");
+	char incoming[300], err[512];
+	struct json_object *answer;
+	struct migd_vm *vm;
+	struct migd_mig *m;
+	uint64_t in_use;
+	int r;
+
+	if (!name || !migd_vm_name_ok(name))
+		return refuse("bad VM name");
+	if (memory <= 0 || (uint64_t)memory > MEMORY_MAX || cpus < 1 || cpus > CPUS_MAX)
+		return refuse("bad VM shape: memory %" PRId64 ", %" PRId64 " vCPUs", memory, cpus);
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->lock);
+		return refuse("%s is shutting down", d->cfg->host.name);
+	}
+	if (migd_find_vm(d, name)) {
+		pthread_mutex_unlock(&d->lock);
+		return refuse("a VM named %s already exists on %s", name, d->cfg->host.name);
+	}
+	in_use = memory_in_use(d);
+	if (in_use + (uint64_t)memory > d->cfg->host.max_memory) {
+		pthread_mutex_unlock(&d->lock);
+		return refuse("not enough memory on %s: %" PRIu64 " MiB of %" PRIu64
+			      " MiB in use, %s needs %" PRIu64 " MiB",
+			      d->cfg->host.name, in_use >> 20, d->cfg->host.max_memory >> 20, name,
+			      (uint64_t)memory >> 20);
+	}
+	vm = migd_vm_new(&d->env, name, (uint64_t)memory, (uint32_t)cpus, NULL);
+	m = vm ? migd_mig_new(d, MIGD_DIR_IN, name, peer, id) : NULL;
+	if (!m) {
+		migd_vm_free(vm);
+		pthread_mutex_unlock(&d->lock);
+		return refuse("out of memory");
+	}
+	vm->state = MIGD_VM_INCOMING;
+	snprintf(vm->mig_id, sizeof(vm->mig_id), "%s", id);
+	snprintf(vm->mig_peer, sizeof(vm->mig_peer), "%s", peer);
+	migd_add_vm(d, vm);
+	m->phase = MIGD_PH_PREPARE;
+	snprintf(incoming, sizeof(incoming), "tcp:%s:%u", d->cfg->peer.migration_address,
+		 pick_port(d));
+	snprintf(m->address, sizeof(m->address), "%s", incoming);
+	pthread_mutex_unlock(&d->lock);
+
+	/* The VM is in the list as "incoming", so nobody else takes the
+	 * name while its VMM starts. */
+	r = migd_vm_spawn(&d->env, vm, incoming, peer, err, sizeof(err));
+	pthread_mutex_lock(&d->lock);
+	if (r) {
+		migd_vm_remove_files(vm);
+		migd_drop_vm(d, vm);
+		migd_mig_end(d, m, MIGD_PH_FAILED, "%s", err);
+		pthread_mutex_unlock(&d->lock);
+		return refuse("%s", err);
+	}
+	m->phase = MIGD_PH_PERFORM;
+	migd_update_gauges(d);
+	pthread_mutex_unlock(&d->lock);
+	migd_log(LOG_INFO, "migration %s: vm=%s from=%s phase=prepare address=%s", id, name,
+		 peer, incoming);
+	answer = ok();
+	json_object_object_add(answer, "address", json_object_new_string(incoming));
+	return answer;
+}
+
+static struct json_object *finish(struct migd *d, const char *peer, const char *id)
+{
+	struct migd_vm *vm, c;
+	struct migd_mig *m;
+	enum migd_vm_state s;
+
+	pthread_mutex_lock(&d->lock);
+	vm = vm_of(d, id);
+	m = migd_find_mig(d, id);
+	if (!vm || !m || m->dir != MIGD_DIR_IN || strcmp(m->peer, peer)) {
+		pthread_mutex_unlock(&d->lock);
+		return refuse("no incoming migration %s from %s here", id, peer);
+	}
+	c = copy_of(vm);
+	pthread_mutex_unlock(&d->lock);
+	s = migd_vm_query(&c);
+	pthread_mutex_lock(&d->lock);
+	vm = vm_of(d, id);
+	if (!vm || s != MIGD_VM_RUNNING) {
+		pthread_mutex_unlock(&d->lock);
+		return refuse("the guest of %s does not run here (%s)", id, migd_vm_state_name(s));
+	}
+	vm->state = MIGD_VM_RUNNING;
+	vm->mig_id[0] = vm->mig_peer[0] = '\0';
+	migd_vm_save(vm);
+	m->phase = MIGD_PH_FINISH;
+	migd_mig_end(d, m, MIGD_PH_DONE, NULL);
+	pthread_mutex_unlock(&d->lock);
+	migd_log(LOG_INFO, "migration %s: vm=%s from=%s phase=finish: the guest runs here", id,
+		 c.name, peer);
+	return ok();
+}
+
+static struct json_object *abort_incoming(struct migd *d, const char *peer, const char *id)
+{
+	struct migd_vm *vm, c;
+	struct migd_mig *m;
+
+	pthread_mutex_lock(&d->lock);
+	vm = vm_of(d, id);
+	m = migd_find_mig(d, id);
+	if (!vm || (m && strcmp(m->peer, peer))) {
+		pthread_mutex_unlock(&d->lock);
+		return ok();  /* nothing (left) here */
+	}
+	c = copy_of(vm);
+	pthread_mutex_unlock(&d->lock);
+	migd_vm_kill(&c, 0);
+	pthread_mutex_lock(&d->lock);
+	vm = vm_of(d, id);
+	if (vm) {
+		migd_vm_remove_files(vm);
+		migd_drop_vm(d, vm);
+	}
+	if (m && m->phase < MIGD_PH_DONE)
+		migd_mig_end(d, m, MIGD_PH_FAILED, "the source gave up");
+	pthread_mutex_unlock(&d->lock);
+	migd_log(LOG_INFO, "migration %s: from=%s aborted by the source; copy discarded", id, peer);
+	return ok();
+}
+
+/* For an undetermined source: does our VMM run the guest? */
+static struct json_object *query(struct migd *d, const char *peer, const char *id)
+{
+	struct json_object *answer;
+	struct migd_vm *vm, c;
+	const char *state = "discarded";
+
+	pthread_mutex_lock(&d->lock);
+	vm = vm_of(d, id);
+	if (vm && strcmp(vm->mig_peer, peer))
+		vm = NULL;
+	if (vm)
+		c = copy_of(vm);
+	pthread_mutex_unlock(&d->lock);
+	if (vm) {
+		enum migd_vm_state s = migd_vm_query(&c);
+
+		state = s == MIGD_VM_RUNNING || s == MIGD_VM_PAUSED ? "running"
+			: s == MIGD_VM_INCOMING			   ? "pending"
+								   : "discarded";
+	}
+	answer = ok();
+	json_object_object_add(answer, "state", json_object_new_string(state));
+	return answer;
+}
+
+struct json_object *migd_peer_request(void *opaque, const char *peer,
+				      struct json_object *req)
+{
+	struct migd *d = opaque;
+	const char *op = jstr(req, "op"), *id = jstr(req, "id");
+
+	if (!op || !id_ok(id))
+		return refuse("a request needs \"op\" and a migration \"id\"");
+	if (!strcmp(op, "prepare"))
+		return prepare(d, peer, id, req);
+	if (!strcmp(op, "finish"))
+		return finish(d, peer, id);
+	if (!strcmp(op, "abort"))
+		return abort_incoming(d, peer, id);
+	if (!strcmp(op, "query"))
+		return query(d, peer, id);
+	return refuse("unknown op \"%.32s\"", op);
+}
