@@ -182,7 +182,8 @@ static int uint_arg(const char *name, const char *s, uint64_t min,
 	return 0;
 }
 
-/* The daemon runs elsewhere: relative paths are made absolute here. */
+/* migrated has its own working directory: relative paths are made absolute
+ * here, where the operator meant them. */
 static json_object *abs_path(const char *p)
 {
 	char cwd[PATH_MAX], *full;
@@ -288,6 +289,8 @@ static int snapshot(struct ctl_conn *c, const char *id, json_object **ans,
 	if (ctl_answer_ok(a))
 		fprintf(stderr, "migratectl: migrated knows no migration %s\n",
 			id);
+	else if (c->json)
+		ctl_print_json(a);
 	else
 		ctl_print_error(a);
 	json_object_put(a);
@@ -332,6 +335,11 @@ static int follow(struct ctl_conn *c, const char *id, int cancel_first)
 
 		if (s) {
 			ctl_follow_break(&f, stdout);
+			if (s == EXIT_USAGE)
+				fprintf(stderr,
+					"migratectl: lost track of %s, which "
+					"may go on: migratectl status %s\n",
+					id, id);
 			rc = s;
 			break;
 		}
@@ -571,7 +579,7 @@ static int cmd_migrate(struct ctl_conn *c, int argc, char **argv)
 	if (np != 2)
 		return usage_error("migrate needs a NAME and a HOST");
 	if ((o[0].val &&
-	     (rc = uint_arg("--downtime-ms", o[0].val, 1, 3600000, &dt))) ||
+	     (rc = uint_arg("--downtime-ms", o[0].val, 1, 600000, &dt))) ||
 	    (o[1].val && (rc = size_arg("--bandwidth", o[1].val, &bw))))
 		return rc;
 	req = ctl_req_new("migrate");
@@ -601,6 +609,37 @@ static int cmd_migrate(struct ctl_conn *c, int argc, char **argv)
 	return follow(c, id, 1);
 }
 
+/* status ID: a running migration as a table row, a finished one as its
+ * report (from the history once the daemon no longer lists it). */
+static int status_one(struct ctl_conn *c, const char *id)
+{
+	json_object *ans, *raw, *arr;
+	struct ctl_mig m;
+	int rc = snapshot(c, id, &ans, &raw);
+
+	if (rc)
+		return rc;
+	if (c->json) {
+		json_object *out = json_object_new_object();
+
+		arr = json_object_new_array();
+		json_object_array_add(arr, json_object_get(raw));
+		json_object_object_add(out, "ok", json_object_new_boolean(1));
+		json_object_object_add(out, "migrations", arr);
+		ctl_print_json(out);
+		json_object_put(out);
+	} else if (!ctl_mig_from_json(raw, &m) && ctl_phase_exit(m.phase) >= 0) {
+		ctl_report(stdout, &m);
+	} else {
+		arr = json_object_new_array();
+		json_object_array_add(arr, json_object_get(raw));
+		rc = ctl_print_migrations(stdout, arr, 0) ? 1 : 0;
+		json_object_put(arr);
+	}
+	json_object_put(ans);
+	return rc;
+}
+
 static int cmd_status(struct ctl_conn *c, int argc, char **argv)
 {
 	struct opt o[] = { { "--watch", 0, NULL }, { NULL, 0, NULL } };
@@ -613,9 +652,9 @@ static int cmd_status(struct ctl_conn *c, int argc, char **argv)
 		return rc;
 	if (np && o[0].val)
 		return follow(c, pos[0], 0);
-	req = ctl_req_new("status");
 	if (np)
-		put_str(req, "id", pos[0]);
+		return status_one(c, pos[0]);
+	req = ctl_req_new("status");
 	if (!o[0].val)
 		return cmd_table(c, req, "migrations", 0,
 				 "no migration is running");

@@ -45,8 +45,8 @@ static void explain_eacces(const char *path)
 
 	if (stat(path, &st)) {
 		fprintf(stderr,
-			"migratectl: cannot reach migrated at %s: permission "
-			"denied on a directory on the way (%s)\n",
+			"migratectl: cannot reach migrated at %s: %s on a "
+			"directory of that path\n",
 			path, strerror(errno));
 		return;
 	}
@@ -231,6 +231,7 @@ static int take_answer(struct ctl_conn *c, size_t n, json_object **ans)
 int ctl_call(struct ctl_conn *c, json_object *req, json_object **ans)
 {
 	const char *text;
+	char *line;
 	long n;
 	int rc;
 
@@ -244,9 +245,17 @@ int ctl_call(struct ctl_conn *c, json_object *req, json_object **ans)
 	}
 	text = json_object_to_json_string_ext(
 		req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = send_all(c, text, strlen(text));
-	if (!rc)
-		rc = send_all(c, "\n", 1);
+	/* The line and its newline in one send: one request, one write. */
+	n = (long)strlen(text);
+	line = malloc((size_t)n + 1);
+	if (line) {
+		memcpy(line, text, (size_t)n);
+		line[n] = '\n';
+		rc = send_all(c, line, (size_t)n + 1);
+		free(line);
+	} else {
+		rc = -ENOMEM;
+	}
 	json_object_put(req);
 	if (rc)
 		goto out_error;

@@ -213,8 +213,8 @@ int ctl_percent(const struct ctl_mig *m, uint64_t total)
 		return 0;
 	if (!m->remaining_bytes)
 		return 100;
-	pct = floor((double)(total - m->remaining_bytes) * 100.0 /
-		    (double)total);
+	/* Positive: the conversion truncates, i.e. rounds down. */
+	pct = (double)(total - m->remaining_bytes) * 100.0 / (double)total;
 	/* 100 must mean nothing left, even when the rest rounds away. */
 	return pct >= 100.0 ? 99 : (int)pct;
 }

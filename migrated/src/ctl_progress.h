@@ -82,10 +82,12 @@ char *ctl_format_bytes(uint64_t bytes, char *buf, size_t len);
 
 /*
  * Formats the live progress line of m (no newline, no "\r") into buf,
- * fitted to cols columns (the bar shrinks first, down to 10 cells; 0 means
- * 80), e.g.
- *   perform  [#########-----------]  45%  round 3  140.8 MiB left  52.1 MiB/s  downtime ~180 ms
- * total as for ctl_percent. Returns the length written (truncated to len-1).
+ * within cols - 1 columns (cols 0 means 80), e.g. at 80:
+ *   perform [#####----]  61%  round  3  97.3 MiB left  52.1 MiB/s  downtime ~180 ms
+ * The fields have fixed widths so the line does not jump between redraws;
+ * the bar takes what is left (6 to 30 cells, the same in every phase);
+ * on a narrow terminal the last fields are left out. total as for
+ * ctl_percent. Returns the length written (at most len - 1).
  */
 size_t ctl_progress_line(const struct ctl_mig *m, uint64_t total, int cols,
 			 char *buf, size_t len);
