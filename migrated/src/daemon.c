@@ -325,6 +325,7 @@ static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 	vm->state = MIGD_VM_MIGRATING;
 	snprintf(vm->mig_id, sizeof(vm->mig_id), "%s", m->id);
 	snprintf(vm->mig_peer, sizeof(vm->mig_peer), "%s", m->peer);
+	vm->mig_out = 1;
 	migd_vm_save(vm);
 	r = migd_migration_start(d, m);
 	if (r) {

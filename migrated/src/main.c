@@ -20,6 +20,7 @@
 #include "peer.h"
 
 #define TICK_MS 1000
+#define FINISH_WAIT_S 10
 #define MIGD_VERSION "0.5.0"
 
 static void usage(FILE *f)
@@ -95,6 +96,24 @@ static int authorize(void *opaque, pid_t pid, uid_t uid, gid_t gid, char *why, s
 	return 0;
 }
 
+/*
+ * An incoming guest runs here, but its source daemon never said "finish"
+ * (it died, or lost us): the VMMs committed, so the VM is ours. Waits
+ * FINISH_WAIT_S first, so the usual finish wins the race.
+ */
+static void adopt_arrival(struct migd *d, struct migd_vm *vm)
+{
+	struct migd_mig *m = migd_find_mig(d, vm->mig_id);
+
+	migd_log(LOG_NOTICE, "vm %s arrived by migration %s and runs here; %s never finished it",
+		 vm->name, vm->mig_id, vm->mig_peer);
+	if (m && m->phase < MIGD_PH_DONE)
+		migd_mig_end(d, m, MIGD_PH_DONE, NULL);
+	vm->mig_id[0] = vm->mig_peer[0] = '\0';
+	vm->state = MIGD_VM_RUNNING;
+	migd_vm_save(vm);
+}
+
 /* What a VM's VMM says now, for every VM no migration thread follows. */
 static void on_tick(uv_timer_t *t)
 {
@@ -131,8 +150,14 @@ static void on_tick(uv_timer_t *t)
 	for (size_t i = 0; i < n; i++) {
 		struct migd_vm *vm = migd_find_vm(d, w[i].name);
 
-		if (!vm || vm->state == w[i].now || vm->state == MIGD_VM_MIGRATING ||
-		    vm->state == MIGD_VM_UNDETERMINED)
+		if (!vm || vm->state == MIGD_VM_MIGRATING || vm->state == MIGD_VM_UNDETERMINED)
+			continue;
+		if (vm->mig_id[0] && w[i].now == MIGD_VM_RUNNING && !vm->arrived_at)
+			vm->arrived_at = time(NULL);
+		if (vm->mig_id[0] && vm->arrived_at && w[i].now == MIGD_VM_RUNNING &&
+		    time(NULL) - vm->arrived_at >= FINISH_WAIT_S)
+			adopt_arrival(d, vm);
+		if (vm->state == w[i].now)
 			continue;
 		if (vm->state == MIGD_VM_INCOMING && w[i].now == MIGD_VM_STOPPED) {
 			struct migd_mig *m = migd_find_mig(d, vm->mig_id);
@@ -159,7 +184,7 @@ static void on_tick(uv_timer_t *t)
 /* A migration an earlier daemon left in flight: follow it again. */
 static void resume(struct migd *d, struct migd_vm *vm)
 {
-	int outgoing = vm->boot != NULL;
+	int outgoing = vm->mig_out;
 	struct migd_mig *m;
 
 	if (!vm->mig_id[0] || !vm->mig_peer[0])

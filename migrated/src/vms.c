@@ -112,6 +112,7 @@ int migd_vm_save(const struct migd_vm *vm)
 	json_object_object_add(o, "pid", json_object_new_int((int)vm->pid));
 	json_object_object_add(o, "migration", json_object_new_string(vm->mig_id));
 	json_object_object_add(o, "migration_peer", json_object_new_string(vm->mig_peer));
+	json_object_object_add(o, "migration_out", json_object_new_boolean(vm->mig_out));
 	if (vm->boot)
 		json_object_object_add(o, "boot", json_object_get(vm->boot));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
@@ -482,6 +483,7 @@ static struct migd_vm *adopt_one(const struct migd_vm_env *env, const char *name
 	vm->pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0;
 	if (json_object_object_get_ex(o, "migration", &v))
 		snprintf(vm->mig_id, sizeof(vm->mig_id), "%s", json_object_get_string(v));
+	vm->mig_out = json_object_object_get_ex(o, "migration_out", &v) && json_object_get_boolean(v);
 	if (json_object_object_get_ex(o, "migration_peer", &v))
 		snprintf(vm->mig_peer, sizeof(vm->mig_peer), "%s", json_object_get_string(v));
 	vm->state = migd_vm_query(vm);

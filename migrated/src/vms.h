@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define MIGD_VM_NAME_MAX 64
 
@@ -39,6 +40,8 @@ struct migd_vm {
 	enum migd_vm_state state;
 	char mig_id[32];            /* the migration that owns it, or "" */
 	char mig_peer[256];         /* the other host of that migration */
+	int mig_out;                /* 1: it leaves this host, 0: it arrives */
+	time_t arrived_at;          /* incoming: when its VMM first ran it */
 	struct migd_vm *next;
 };
 

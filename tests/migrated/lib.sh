@@ -102,11 +102,14 @@ $(printf '%s\n' "$@")
 CONF
 }
 
-# daemon HOST: starts HOST's migrated in its namespace; log in HOST.log.
+# daemon HOST [VAR=VALUE...]: starts HOST's migrated in its namespace,
+# with those variables in its environment (and its VMMs'); log in
+# HOST.log; sets daemon_HOST to its pid.
 daemon() {
 	local host=$1 ns i=0
+	shift
 	ns=$([ "$host" = a ] && echo "$NS_A" || echo "$NS_B")
-	ip netns exec "$ns" "$MIGRATED" --config "$W/$host.conf" 2>>"$W/$host.log" &
+	env "$@" ip netns exec "$ns" "$MIGRATED" --config "$W/$host.conf" 2>>"$W/$host.log" &
 	eval "daemon_$host=$!"
 	while ! "$CTL" --socket "$W/$host/run/control.sock" vm list >/dev/null 2>&1; do
 		kill -0 "$!" 2>/dev/null || fail "migrated $host exited at start"
@@ -169,4 +172,79 @@ serial() { echo "$W/$1/state/vms/$2/serial.log"; }
 # last_counter FILE: the checker's last complete "c COUNT PASSES" line.
 last_counter() {
 	sed -n 's/^c \([0-9][0-9]*\) [0-9][0-9]*\r\{0,1\}$/\1/p' "$1" 2>/dev/null | tail -n 1
+}
+
+# kill_daemon HOST [SIGNAL]: ends HOST's daemon (its VMMs live on).
+kill_daemon() {
+	local pid
+	eval "pid=\$daemon_$1"
+	kill -"${2:-KILL}" "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# vm_pid HOST NAME: the pid of the VM's VMM as HOST's daemon lists it.
+vm_pid() {
+	ctl "$1" --json vm list | python3 -c '
+import json, sys
+vms = [v for v in json.load(sys.stdin).get("vms", []) if v["name"] == sys.argv[1]]
+print(vms[0]["pid"] if vms else 0)' "$2"
+}
+
+# mig HOST ID FIELD: a field of migration ID's record on HOST.
+mig() {
+	ctl "$1" --json status "$2" | python3 -c '
+import json, sys
+m = json.load(sys.stdin).get("migrations", [{}])
+v = m[0].get(sys.argv[1]) if m else None
+print("" if v is None else v)' "$3"
+}
+
+# wait_mig HOST ID PHASE_REGEX SECONDS: until the record's phase matches.
+wait_mig() {
+	local i=0 p
+	while :; do
+		p=$(mig "$1" "$2" phase 2>/dev/null) || p=
+		printf '%s' "$p" | grep -Eqx "$3" && return 0
+		i=$((i + 1))
+		[ $i -le $(($4 * 2)) ] || fail "migration $2 on $1 is in phase '$p', not $3, after $4 s (error: $(mig "$1" "$2" error))"
+		sleep 0.5
+	done
+}
+
+# advancing FILE: the checker's counter moves (the guest runs there).
+advancing() {
+	local c0 c1
+	c0=$(last_counter "$1")
+	sleep 1.5
+	c1=$(last_counter "$1")
+	[ -n "$c1" ] && [ "$c1" -gt "${c0:-0}" ]
+}
+
+# start_g1 [SIZE]: the checker guest as g1 on A, running.
+start_g1() {
+	[ -f "$W/guest.img" ] || guest_img "$W/guest.img"
+	ctl a vm start g1 --memory "${1:-64M}" --cpus 2 --boot "$W/guest.img" >/dev/null ||
+		fail "vm start g1 refused"
+	wait_vm a g1 running 30
+	advancing "$(serial a g1)" || fail "g1 does not run on A"
+}
+
+# migrate_detached FROM VM TO [options]: starts a migration, prints its id.
+migrate_detached() {
+	local from=$1 vm=$2 to=$3 out
+	shift 3
+	out=$(ctl "$from" migrate "$vm" "$to" --detach "$@" 2>&1) || fail "migrate refused: $out"
+	printf '%s\n' "$out" | grep -o 'm-[0-9a-f]*' | head -n 1
+}
+
+# in_rounds HOST ID: waits until the migration sends memory (perform, a
+# round done), so a fault lands in the middle of it.
+in_rounds() {
+	local i=0
+	wait_mig "$1" "$2" perform 120
+	while [ "$(mig "$1" "$2" round)" -lt 1 ] 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 240 ] || fail "migration $2 sent no round in 120 s"
+		sleep 0.5
+	done
 }

@@ -19,10 +19,12 @@
 #include "migration.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "machine_state.h"
 #include "uart.h"
@@ -297,6 +299,32 @@ static int load_state(void *vmm, const mig_state *st)
 	return r;
 }
 
+/*
+ * Fault injection for the tests of what runs above the VMM (the daemon's
+ * undetermined migrations, tests/migrated): VMM_LITE_TEST_FAULT names one
+ * fault of the target, right after the source's commit:
+ *   die-before-start     the process dies before the guest runs here;
+ *   stall-after-start=S  the guest runs here, but the confirmation to
+ *                        the source leaves S seconds later.
+ * Unset, nothing changes.
+ */
+static void test_fault_before_start(void)
+{
+	const char *f = getenv("VMM_LITE_TEST_FAULT");
+
+	if (f && !strcmp(f, "die-before-start"))
+		raise(SIGKILL);
+}
+
+static void test_fault_after_start(void)
+{
+	const char *f = getenv("VMM_LITE_TEST_FAULT");
+	unsigned s;
+
+	if (f && sscanf(f, "stall-after-start=%u", &s) == 1 && s <= 3600)
+		sleep(s);
+}
+
 static int start_guest(void *vmm)
 {
 	struct vmm_machine *m = vmm;
@@ -304,11 +332,14 @@ static int start_guest(void *vmm)
 
 	if (!m->vm)
 		return -EINVAL;
+	test_fault_before_start();
 	r = vmm_vm_start(m->vm);
 	if (!r)
 		r = vmm_vm_resume(m->vm);
-	if (!r)
+	if (!r) {
 		m->started = 1;
+		test_fault_after_start();
+	}
 	return r;
 }
 
