@@ -38,7 +38,7 @@ enum kind {
 	K_ACCEPT,   /* comma-separated names */
 };
 
-#define MSEC_MAX 3600000u
+#define MSEC_MAX 600000u /* vmm-lite's --downtime-ms takes no more */
 #define CF(member) offsetof(struct migd_config, member)
 #define CS(member) sizeof(((struct migd_config *)0)->member)
 
@@ -357,7 +357,7 @@ static int set_key(struct ctx *x, const struct key *k, const char *v)
 		break;
 	case K_MSEC:
 		if (parse_msec(v, (uint32_t *)(void *)field))
-			want = "a number of milliseconds from 1 to 3600000";
+			want = "a number of milliseconds from 1 to 600000";
 		break;
 	case K_HOSTPORT:
 		if (migd_parse_hostport(v, hp->host, sizeof(hp->host),

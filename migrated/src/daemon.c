@@ -175,10 +175,18 @@ static struct json_object *cmd_vm_stop(struct migd *d, struct json_object *req)
 
 	if (!vm)
 		return err;
-	if (vm->mig_id[0]) {
+	/* An incoming VM whose guest never ran here may go (its source gave
+	 * up without telling us); anything else a migration owns may not. */
+	if (vm->mig_id[0] && (vm->mig_out || vm->arrived_at || vm->state != MIGD_VM_INCOMING)) {
 		pthread_mutex_unlock(&d->lock);
 		return vmm_control_error("%s is in migration %s: cancel or resolve it first", vm->name,
 					 vm->mig_id);
+	}
+	if (vm->mig_id[0]) {
+		struct migd_mig *m = migd_find_mig(d, vm->mig_id);
+
+		if (m && m->phase < MIGD_PH_DONE)
+			migd_mig_end(d, m, MIGD_PH_FAILED, "the incoming VM was stopped by the operator");
 	}
 	copy = *vm;
 	copy.boot = NULL;
@@ -277,6 +285,8 @@ static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 	struct json_object *err = NULL, *answer;
 	struct migd_vm *vm, copy = { .pid = 0 };
 	struct migd_mig *m;
+	uint64_t bandwidth;
+	uint32_t downtime;
 	int64_t x;
 	int r;
 
@@ -303,25 +313,23 @@ static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 		return vmm_control_error("%s is busy (%s)", jstr(req, "name"),
 					 vm ? migd_vm_state_name(vm->state) : "gone");
 	}
+	if ((r = jint(req, "downtime_ms", &x)) < 0 || (r > 0 && (x < 1 || x > 600000))) {
+		pthread_mutex_unlock(&d->lock);
+		return vmm_control_error("downtime_ms is 1 to 600000");
+	}
+	downtime = r > 0 ? (uint32_t)x : d->cfg->migration.downtime_ms;
+	if ((r = jint(req, "bandwidth", &x)) < 0 || (r > 0 && x < 0)) {
+		pthread_mutex_unlock(&d->lock);
+		return vmm_control_error("bandwidth is bytes per second, 0 for no limit");
+	}
+	bandwidth = r > 0 ? (uint64_t)x : d->cfg->migration.bandwidth;
 	m = migd_mig_new(d, MIGD_DIR_OUT, vm->name, migd_config_peer(d->cfg, host)->name, NULL);
 	if (!m) {
 		pthread_mutex_unlock(&d->lock);
 		return vmm_control_error("out of memory");
 	}
-	if ((r = jint(req, "downtime_ms", &x)) < 0 || (r > 0 && (x < 1 || x > 600000))) {
-		migd_mig_end(d, m, MIGD_PH_FAILED, "bad downtime_ms");
-		pthread_mutex_unlock(&d->lock);
-		return vmm_control_error("downtime_ms is 1 to 600000");
-	}
-	if (r > 0)
-		m->downtime_limit_ms = (uint32_t)x;
-	if ((r = jint(req, "bandwidth", &x)) < 0 || (r > 0 && x < 0)) {
-		migd_mig_end(d, m, MIGD_PH_FAILED, "bad bandwidth");
-		pthread_mutex_unlock(&d->lock);
-		return vmm_control_error("bandwidth is bytes per second, 0 for no limit");
-	}
-	if (r > 0)
-		m->bandwidth = (uint64_t)x;
+	m->downtime_limit_ms = downtime;
+	m->bandwidth = bandwidth;
 	vm->state = MIGD_VM_MIGRATING;
 	snprintf(vm->mig_id, sizeof(vm->mig_id), "%s", m->id);
 	snprintf(vm->mig_peer, sizeof(vm->mig_peer), "%s", m->peer);

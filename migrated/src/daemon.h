@@ -74,7 +74,7 @@ struct migd {
 	struct migd_peer_server *peer;
 	struct migd_metrics *metrics;
 	uv_timer_t tick;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	gid_t control_gid;          /* (gid_t)-1: owner only */
 
 	pthread_mutex_t lock;

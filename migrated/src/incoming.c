@@ -166,7 +166,7 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 	r = migd_vm_spawn(&d->env, vm, incoming, peer, err, sizeof(err));
 	pthread_mutex_lock(&d->lock);
 	if (r) {
-		migd_vm_remove_files(vm);
+		migd_vm_retire(&d->env, vm, id);
 		migd_drop_vm(d, vm);
 		migd_mig_end(d, m, MIGD_PH_FAILED, "%s", err);
 		pthread_mutex_unlock(&d->lock);
@@ -215,27 +215,49 @@ static struct json_object *finish(struct migd *d, const char *peer, const char *
 	return ok();
 }
 
+/* Whether the guest of migration `id` ran here, from what the VMM says
+ * now and whether it was ever seen running. */
+static const char *arrival_state(const struct migd_vm *copy, int arrived)
+{
+	enum migd_vm_state s = migd_vm_query(copy);
+
+	if (s == MIGD_VM_RUNNING || s == MIGD_VM_PAUSED || s == MIGD_VM_MIGRATING ||
+	    s == MIGD_VM_UNDETERMINED || arrived)
+		return "running";
+	return s == MIGD_VM_INCOMING ? "pending" : "discarded";
+}
+
 static struct json_object *abort_incoming(struct migd *d, const char *peer, const char *id)
 {
 	struct migd_vm *vm, c;
 	struct migd_mig *m;
+	int arrived;
 
 	pthread_mutex_lock(&d->lock);
 	vm = vm_of(d, id);
 	m = migd_find_mig(d, id);
-	if (!vm || (m && strcmp(m->peer, peer))) {
+	if (!vm || !m || m->dir != MIGD_DIR_IN || strcmp(m->peer, peer)) {
 		pthread_mutex_unlock(&d->lock);
-		return ok();  /* nothing (left) here */
+		return ok();  /* nothing (left) here for that peer */
 	}
 	c = copy_of(vm);
+	arrived = vm->arrived_at != 0;
 	pthread_mutex_unlock(&d->lock);
+	/* A guest that runs here is the only copy: the source committed and
+	 * only thinks it failed. Never discard it on its word. */
+	if (!strcmp(arrival_state(&c, arrived), "running")) {
+		migd_log(LOG_WARNING, "migration %s: %s asks to abort, but the guest runs here; kept",
+			 id, peer);
+		return refuse("the guest of %s runs on %s: not discarded", id, d->cfg->host.name);
+	}
 	migd_vm_kill(&c, 0);
 	pthread_mutex_lock(&d->lock);
 	vm = vm_of(d, id);
 	if (vm) {
-		migd_vm_remove_files(vm);
+		migd_vm_retire(&d->env, vm, id);
 		migd_drop_vm(d, vm);
 	}
+	m = migd_find_mig(d, id);
 	if (m && m->phase < MIGD_PH_DONE)
 		migd_mig_end(d, m, MIGD_PH_FAILED, "the source gave up");
 	pthread_mutex_unlock(&d->lock);
@@ -243,27 +265,38 @@ static struct json_object *abort_incoming(struct migd *d, const char *peer, cons
 	return ok();
 }
 
-/* For an undetermined source: does our VMM run the guest? */
+/*
+ * For an undetermined source: did the guest run here? "running" if it
+ * does or ever did (the source must then never resume its copy),
+ * "discarded" if it never did and never will, "pending" while our VMM
+ * still holds it unstarted, "unknown" when nothing here remembers the
+ * migration (the source keeps asking; an operator decides).
+ */
 static struct json_object *query(struct migd *d, const char *peer, const char *id)
 {
 	struct json_object *answer;
 	struct migd_vm *vm, c;
-	const char *state = "discarded";
+	struct migd_mig *m;
+	const char *state = "unknown";
+	int have_vm = 0, arrived = 0;
 
 	pthread_mutex_lock(&d->lock);
+	m = migd_find_mig(d, id);
+	if (m && (m->dir != MIGD_DIR_IN || strcmp(m->peer, peer)))
+		m = NULL;
 	vm = vm_of(d, id);
-	if (vm && strcmp(vm->mig_peer, peer))
-		vm = NULL;
-	if (vm)
+	if (vm && !strcmp(vm->mig_peer, peer)) {
 		c = copy_of(vm);
-	pthread_mutex_unlock(&d->lock);
-	if (vm) {
-		enum migd_vm_state s = migd_vm_query(&c);
-
-		state = s == MIGD_VM_RUNNING || s == MIGD_VM_PAUSED ? "running"
-			: s == MIGD_VM_INCOMING			   ? "pending"
-								   : "discarded";
+		arrived = vm->arrived_at != 0;
+		have_vm = 1;
 	}
+	if (m && m->phase == MIGD_PH_DONE)
+		state = "running";
+	else if (m && (m->phase == MIGD_PH_FAILED || m->phase == MIGD_PH_CANCELLED))
+		state = "discarded";
+	pthread_mutex_unlock(&d->lock);
+	if (have_vm && !strcmp(state, "unknown"))
+		state = arrival_state(&c, arrived);
 	answer = ok();
 	json_object_object_add(answer, "state", json_object_new_string(state));
 	return answer;

@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +167,7 @@ static void on_tick(uv_timer_t *t)
 			if (m && m->phase < MIGD_PH_DONE)
 				migd_mig_end(d, m, MIGD_PH_FAILED,
 					     "the incoming VMM exited before the guest ran here");
-			migd_vm_remove_files(vm);
+			migd_vm_retire(&d->env, vm, vm->mig_id);
 			migd_drop_vm(d, vm);
 			continue;
 		}
@@ -210,6 +212,34 @@ static void resume(struct migd *d, struct migd_vm *vm)
 	}
 }
 
+/* An outgoing migration that ended while no daemon watched: if the VMM's
+ * report says it completed, the guest lives on the peer now. Returns 1
+ * when the VM left (and was retired). */
+static int departed_meanwhile(struct migd *d, struct migd_vm *vm)
+{
+	char path[PATH_MAX + 16];
+	struct json_object *o, *v;
+	struct migd_mig *m;
+	int done;
+
+	if (!vm->mig_out || !vm->mig_id[0] || vm->state != MIGD_VM_STOPPED)
+		return 0;
+	snprintf(path, sizeof(path), "%s/report.json", vm->dir);
+	o = json_object_from_file(path);
+	done = o && json_object_object_get_ex(o, "phase", &v) &&
+	       !strcmp(json_object_get_string(v), "done");
+	json_object_put(o);
+	if (!done)
+		return 0;
+	m = migd_mig_new(d, MIGD_DIR_OUT, vm->name, vm->mig_peer, vm->mig_id);
+	if (m)
+		migd_mig_end(d, m, MIGD_PH_DONE, NULL);
+	migd_log(LOG_NOTICE, "vm %s left for %s by migration %s while the daemon was down",
+		 vm->name, vm->mig_peer, vm->mig_id);
+	migd_vm_retire(&d->env, vm, vm->mig_id);
+	return 1;
+}
+
 static void adopt(struct migd *d)
 {
 	struct migd_vm *list = NULL, *next;
@@ -219,11 +249,22 @@ static void adopt(struct migd *d)
 		migd_log(LOG_ERR, "cannot read %s/vms: %s", d->env.state_dir, strerror(-r));
 	for (struct migd_vm *vm = list; vm; vm = next) {
 		next = vm->next;
+		if (departed_meanwhile(d, vm)) {
+			migd_vm_free(vm);
+			continue;
+		}
 		migd_add_vm(d, vm);
 		migd_log(LOG_NOTICE, "vm %s found again: state=%s pid=%d", vm->name,
 			 migd_vm_state_name(vm->state), (int)vm->pid);
 		resume(d, vm);
 	}
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+	(void)h;
+	(void)signum;
+	migd_log(LOG_NOTICE, "SIGHUP: the configuration is read only at start; restart migrated to change it (the VMs keep running)");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -239,6 +280,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&d->tick, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
 static int mkdirs(const char *path)
@@ -254,7 +296,7 @@ static int mkdirs(const char *path)
 			return -errno;
 		*p = '/';
 	}
-	return mkdir(tmp, 0750) && errno != EEXIST ? -errno : 0;
+	return mkdir(tmp, 0755) && errno != EEXIST ? -errno : 0;
 }
 
 static int setup(struct migd *d, char *err, size_t err_len)
@@ -262,6 +304,15 @@ static int setup(struct migd *d, char *err, size_t err_len)
 	const struct migd_config *c = d->cfg;
 	int r;
 
+	struct in_addr a4;
+
+	/* The peer listener and the VMMs' migration streams are IPv4. */
+	if (inet_pton(AF_INET, c->peer.listen.host, &a4) != 1 ||
+	    inet_pton(AF_INET, c->peer.migration_address, &a4) != 1) {
+		snprintf(err, err_len, "%s: [peer] listen and migration_address must be IPv4 addresses",
+			 c->path);
+		return -EINVAL;
+	}
 	if ((r = mkdirs(c->host.state_dir)) || (r = mkdirs(c->host.run_dir))) {
 		snprintf(err, err_len, "directories %s, %s: %s", c->host.state_dir, c->host.run_dir,
 			 strerror(-r));
@@ -308,6 +359,8 @@ static int setup(struct migd *d, char *err, size_t err_len)
 	d->sigint.data = d->sigterm.data = d;
 	uv_signal_start(&d->sigint, on_signal, SIGINT);
 	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+	uv_signal_init(d->loop, &d->sighup);
+	uv_signal_start(&d->sighup, on_hup, SIGHUP);
 	migd_log(LOG_NOTICE, "migrated %s on %s: control %s, peers on %s:%u, metrics %s",
 		 MIGD_VERSION, c->host.name, c->control.socket, c->peer.listen.host,
 		 migd_peer_port(d->peer), c->metrics.enabled ? "on" : "off");
@@ -356,6 +409,9 @@ int main(int argc, char **argv)
 	d.tls = (struct mig_tls_params){
 		.ca_file = d.cfg->tls.ca, .cert_file = d.cfg->tls.cert, .key_file = d.cfg->tls.key,
 	};
+	/* A peer or client gone mid-answer is an error to handle, not a
+	 * reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
 	uv_loop_init(&loop);

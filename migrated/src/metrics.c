@@ -345,10 +345,10 @@ char *migd_metrics_render(struct migd_metrics *m)
 		 "Guest pause of completed outgoing migrations.",
 		 downtime_bounds, N_DOWNTIME, &f.downtime);
 	put_hist(&sb, "migrated_migration_total_seconds",
-		 "Duration of completed outgoing migrations, begin to confirm.",
+		 "Duration of completed outgoing migrations, as the source VMM measured it.",
 		 total_bounds, N_TOTAL, &f.total);
 	put_gauge(&sb, "migrated_vms_running",
-		  "VMs this daemon runs (any state but stopped).",
+		  "VMs this daemon runs (not stopped, not still arriving).",
 		  f.vms_running);
 	put_gauge(&sb, "migrated_migrations_in_progress",
 		  "Migrations under way in either direction.", f.in_progress);

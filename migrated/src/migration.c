@@ -46,6 +46,7 @@ struct job {
 	char vm[MIGD_VM_NAME_MAX];
 	char sock[PATH_MAX];
 	char report[PATH_MAX + 16];
+	struct migd_vm probe;       /* the source VMM's pid and socket */
 	char peer[MIGD_NAME_MAX + 1];
 	char peer_host[MIGD_NAME_MAX + 1];
 	uint16_t peer_port;
@@ -163,6 +164,12 @@ static enum outcome follow(struct job *j, char *why, size_t why_len)
 			/* Gone: it exits 0 only after the target confirmed. */
 			if (report_says_done(j))
 				return OUT_DONE;
+			/* Alive but silent (busy, or its socket full): only
+			 * its own answer tells the outcome. */
+			if (migd_vm_alive(&j->probe)) {
+				sleep_ms(POLL_MS);
+				continue;
+			}
 			snprintf(why, why_len, "the source VMM stopped: %.400s", err);
 			return OUT_FAILED;
 		}
@@ -410,6 +417,8 @@ int migd_migration_start(struct migd *d, struct migd_mig *m)
 	snprintf(j->vm, sizeof(j->vm), "%s", m->vm);
 	snprintf(j->sock, sizeof(j->sock), "%s", vm->sock);
 	snprintf(j->report, sizeof(j->report), "%s/report.json", vm->dir);
+	j->probe.pid = vm->pid;
+	memcpy(j->probe.sock, vm->sock, sizeof(j->probe.sock));
 	snprintf(j->peer, sizeof(j->peer), "%s", pa->name);
 	snprintf(j->peer_host, sizeof(j->peer_host), "%s", pa->addr.host);
 	j->peer_port = pa->addr.port;

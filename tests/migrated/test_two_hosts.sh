@@ -13,7 +13,7 @@ conf a source.test "$IP_A" source target.test "$IP_B"
 conf b target.test "$IP_B" target source.test "$IP_A"
 daemon a
 daemon b
-guest_img "$W/guest.img"
+guest_img "$W/guest.img" 2
 
 ctl a vm start g1 --memory 256M --cpus 2 --boot "$W/guest.img" >/dev/null ||
 	fail "vm start refused"

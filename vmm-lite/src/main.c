@@ -1,6 +1,7 @@
 /* main.c: vmm-lite's command line (see usage()). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,5 +224,8 @@ int main(int argc, char **argv)
 		return VMM_EXIT_FAILURE;
 	}
 	o.params.log_level = o.log_level;
+	/* A control client or console reader gone mid-answer must not take
+	 * the guest down with it. */
+	signal(SIGPIPE, SIG_IGN);
 	return vmm_app_run(&o);
 }
