@@ -209,6 +209,9 @@ int ctl_percent(const struct ctl_mig *m, uint64_t total)
 		return 0;
 	if (!total)
 		return -1;
+	/* Before the source VMM's first figures: nothing known, nothing sent. */
+	if (!m->remaining_bytes && !m->bytes_sent && !m->round)
+		return 0;
 	if (m->remaining_bytes >= total)
 		return 0;
 	if (!m->remaining_bytes)

@@ -53,7 +53,8 @@ static struct json_object *vm_json(const struct migd_vm *vm)
 	json_object_object_add(o, "state", json_object_new_string(migd_vm_state_name(vm->state)));
 	json_object_object_add(o, "memory", json_object_new_uint64(vm->memory));
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->cpus));
-	json_object_object_add(o, "pid", json_object_new_int((int)vm->pid));
+	/* While it starts, the starting thread owns pid. */
+	json_object_object_add(o, "pid", json_object_new_int(vm->spawning ? 0 : (int)vm->pid));
 	json_object_object_add(o, "serial", json_object_new_string(vm->serial));
 	json_object_object_add(o, "migration", vm->mig_id[0] ? json_object_new_string(vm->mig_id) : NULL);
 	return o;
@@ -133,11 +134,13 @@ static struct json_object *cmd_vm_start(struct migd *d, struct json_object *req)
 		return vmm_control_error("out of memory");
 	}
 	vm->state = MIGD_VM_INCOMING;  /* reserved while it starts */
+	vm->spawning = 1;
 	migd_add_vm(d, vm);
 	pthread_mutex_unlock(&d->lock);
 
 	r = migd_vm_spawn(&d->env, vm, NULL, NULL, err, sizeof(err));
 	pthread_mutex_lock(&d->lock);
+	vm->spawning = 0;
 	if (r) {
 		migd_vm_remove_files(vm);
 		migd_drop_vm(d, vm);
@@ -175,6 +178,10 @@ static struct json_object *cmd_vm_stop(struct migd *d, struct json_object *req)
 
 	if (!vm)
 		return err;
+	if (vm->spawning) {
+		pthread_mutex_unlock(&d->lock);
+		return vmm_control_error("%s is still starting", vm->name);
+	}
 	/* An incoming VM whose guest never ran here may go (its source gave
 	 * up without telling us); anything else a migration owns may not. */
 	if (vm->mig_id[0] && (vm->mig_out || vm->arrived_at || vm->state != MIGD_VM_INCOMING)) {

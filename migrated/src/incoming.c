@@ -152,6 +152,7 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 		return refuse("out of memory");
 	}
 	vm->state = MIGD_VM_INCOMING;
+	vm->spawning = 1;
 	snprintf(vm->mig_id, sizeof(vm->mig_id), "%s", id);
 	snprintf(vm->mig_peer, sizeof(vm->mig_peer), "%s", peer);
 	migd_add_vm(d, vm);
@@ -165,6 +166,7 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 	 * name while its VMM starts. */
 	r = migd_vm_spawn(&d->env, vm, incoming, peer, err, sizeof(err));
 	pthread_mutex_lock(&d->lock);
+	vm->spawning = 0;
 	if (r) {
 		migd_vm_retire(&d->env, vm, id);
 		migd_drop_vm(d, vm);
@@ -240,6 +242,10 @@ static struct json_object *abort_incoming(struct migd *d, const char *peer, cons
 		pthread_mutex_unlock(&d->lock);
 		return ok();  /* nothing (left) here for that peer */
 	}
+	if (vm->spawning) {
+		pthread_mutex_unlock(&d->lock);
+		return refuse("the VMM of %s is still starting; ask again", id);
+	}
 	c = copy_of(vm);
 	arrived = vm->arrived_at != 0;
 	pthread_mutex_unlock(&d->lock);
@@ -285,12 +291,16 @@ static struct json_object *query(struct migd *d, const char *peer, const char *i
 	if (m && (m->dir != MIGD_DIR_IN || strcmp(m->peer, peer)))
 		m = NULL;
 	vm = vm_of(d, id);
+	if (vm && vm->spawning)
+		vm = NULL;  /* "pending" below, from the record */
 	if (vm && !strcmp(vm->mig_peer, peer)) {
 		c = copy_of(vm);
 		arrived = vm->arrived_at != 0;
 		have_vm = 1;
 	}
-	if (m && m->phase == MIGD_PH_DONE)
+	if (m && m->phase == MIGD_PH_PREPARE)
+		state = "pending";
+	else if (m && m->phase == MIGD_PH_DONE)
 		state = "running";
 	else if (m && (m->phase == MIGD_PH_FAILED || m->phase == MIGD_PH_CANCELLED))
 		state = "discarded";

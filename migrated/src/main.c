@@ -129,8 +129,8 @@ static void on_tick(uv_timer_t *t)
 
 	pthread_mutex_lock(&d->lock);
 	for (struct migd_vm *vm = d->vms; vm; vm = vm->next) {
-		if (vm->state == MIGD_VM_MIGRATING || vm->state == MIGD_VM_UNDETERMINED ||
-		    vm->state == MIGD_VM_STOPPED || (vm->state == MIGD_VM_INCOMING && !vm->mig_id[0]))
+		if (vm->spawning || vm->state == MIGD_VM_MIGRATING ||
+		    vm->state == MIGD_VM_UNDETERMINED || vm->state == MIGD_VM_STOPPED)
 			continue;
 		if (n == cap) {
 			struct watch *bigger = realloc(w, (cap = cap ? cap * 2 : 8) * sizeof(*w));
@@ -152,7 +152,8 @@ static void on_tick(uv_timer_t *t)
 	for (size_t i = 0; i < n; i++) {
 		struct migd_vm *vm = migd_find_vm(d, w[i].name);
 
-		if (!vm || vm->state == MIGD_VM_MIGRATING || vm->state == MIGD_VM_UNDETERMINED)
+		if (!vm || vm->spawning || vm->state == MIGD_VM_MIGRATING ||
+		    vm->state == MIGD_VM_UNDETERMINED)
 			continue;
 		if (vm->mig_id[0] && w[i].now == MIGD_VM_RUNNING && !vm->arrived_at)
 			vm->arrived_at = time(NULL);

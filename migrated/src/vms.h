@@ -42,6 +42,9 @@ struct migd_vm {
 	char mig_peer[256];         /* the other host of that migration */
 	int mig_out;                /* 1: it leaves this host, 0: it arrives */
 	time_t arrived_at;          /* incoming: when its VMM first ran it */
+	int spawning;               /* its VMM is being started: pid and paths
+				     * belong to the starting thread, and the
+				     * record may not be dropped */
 	struct migd_vm *next;
 };
 
