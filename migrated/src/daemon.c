@@ -153,8 +153,8 @@ static struct json_object *cmd_vm_start(struct migd *d, struct json_object *req)
 	answer = vmm_control_ok();
 	json_object_object_add(answer, "vm", vm_json(vm));
 	pthread_mutex_unlock(&d->lock);
-	migd_log(LOG_NOTICE, "vm %s started: memory=%" PRId64 " cpus=%" PRId64 " pid=%d", name,
-		 memory, cpus, (int)vm->pid);
+	migd_logkv(LOG_NOTICE, "vm started", "vm", name, "memory", MIGD_LOG_FMT("%" PRId64, memory),
+		   "cpus", MIGD_LOG_FMT("%" PRId64, cpus), "pid", MIGD_LOG_FMT("%d", (int)vm->pid), NULL);
 	return answer;
 }
 
@@ -208,7 +208,7 @@ static struct json_object *cmd_vm_stop(struct migd *d, struct json_object *req)
 		migd_drop_vm(d, vm);
 	}
 	pthread_mutex_unlock(&d->lock);
-	migd_log(LOG_NOTICE, "vm %s stopped", name);
+	migd_logkv(LOG_NOTICE, "vm stopped", "vm", name, NULL);
 	return vmm_control_ok();
 }
 
@@ -353,8 +353,8 @@ static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 	answer = vmm_control_ok();
 	json_object_object_add(answer, "id", json_object_new_string(m->id));
 	pthread_mutex_unlock(&d->lock);
-	migd_log(LOG_NOTICE, "migration %s begins: vm=%s to=%s downtime_limit_ms=%u", m->id,
-		 m->vm, m->peer, m->downtime_limit_ms);
+	migd_logkv(LOG_NOTICE, "migration begins", "id", m->id, "vm", m->vm, "peer", m->peer,
+		   "direction", "out", "downtime_limit_ms", MIGD_LOG_FMT("%u", m->downtime_limit_ms), NULL);
 	return answer;
 }
 

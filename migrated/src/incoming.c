@@ -177,8 +177,8 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 	m->phase = MIGD_PH_PERFORM;
 	migd_update_gauges(d);
 	pthread_mutex_unlock(&d->lock);
-	migd_log(LOG_INFO, "migration %s: vm=%s from=%s phase=prepare address=%s", id, name,
-		 peer, incoming);
+	migd_logkv(LOG_INFO, "migration phase", "id", id, "vm", name, "peer", peer,
+		   "direction", "in", "phase", "prepare", "address", incoming, NULL);
 	answer = ok();
 	json_object_object_add(answer, "address", json_object_new_string(incoming));
 	return answer;

@@ -94,8 +94,8 @@ static void set_phase(struct job *j, enum migd_phase p)
 	pthread_mutex_lock(&j->d->lock);
 	j->m->phase = p;
 	pthread_mutex_unlock(&j->d->lock);
-	migd_log(LOG_INFO, "migration %s: vm=%s peer=%s phase=%s", j->m->id, j->vm, j->peer,
-		 migd_phase_name(p));
+	migd_logkv(LOG_INFO, "migration phase", "id", j->m->id, "vm", j->vm, "peer", j->peer,
+		   "phase", migd_phase_name(p), NULL);
 }
 
 /* Copies the source VMM's statistics into the record. */
@@ -385,8 +385,8 @@ static void *outgoing(void *arg)
 		j->m->phase = MIGD_PH_UNDETERMINED;
 		migd_update_gauges(d);
 		pthread_mutex_unlock(&d->lock);
-		migd_log(LOG_ERR, "migration %s undetermined: vm=%s stays paused here until %s says what its VMM did",
-			 j->m->id, j->vm, j->peer);
+		migd_logkv(LOG_ERR, "migration undetermined: the guest stays paused here until the peer says what its VMM did",
+			   "id", j->m->id, "vm", j->vm, "peer", j->peer, NULL);
 		o = settle(j, why, sizeof(why));
 	}
 out:

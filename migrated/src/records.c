@@ -190,10 +190,12 @@ void migd_mig_end(struct migd *d, struct migd_mig *m, enum migd_phase phase,
 		migd_metrics_cancelled(d->metrics, m->dir);
 	else
 		migd_metrics_failed(d->metrics, m->dir);
-	migd_log(phase == MIGD_PH_DONE ? LOG_NOTICE : LOG_WARNING,
-		 "migration %s %s: vm=%s peer=%s direction=%s%s%s", m->id, migd_phase_name(phase),
-		 m->vm, m->peer, m->dir == MIGD_DIR_OUT ? "out" : "in", m->error[0] ? " error=" : "",
-		 m->error);
+	migd_logkv(phase == MIGD_PH_DONE ? LOG_NOTICE : LOG_WARNING, "migration ended",
+		   "id", m->id, "outcome", migd_phase_name(phase), "vm", m->vm, "peer", m->peer,
+		   "direction", m->dir == MIGD_DIR_OUT ? "out" : "in",
+		   "downtime_ms", MIGD_LOG_FMT("%.1f", m->downtime_ms),
+		   "total_ms", MIGD_LOG_FMT("%.1f", m->total_ms),
+		   "error", m->error[0] ? m->error : NULL, NULL);
 	append_history(d, m);
 	trim(d);
 	migd_update_gauges(d);
