@@ -266,6 +266,15 @@ int dt_serial_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
 		      struct dt_guest_view *v, char *why, size_t why_len);
 
 /*
+ * The checks both guests' verdicts share, on a filled view: every line
+ * was kept, both sides printed `line`s, and the target's first follows
+ * the source's last with nothing going back (`noun` names what went
+ * back, `fields` which fields, for the sentence in `why`). 0 or -1.
+ */
+int dt_view_continuity(const struct dt_serial *s, const struct dt_guest_view *v,
+		       const char *line, const char *noun, const char *fields,
+		       char *why, size_t why_len);
+/*
  * The figures of struct dt_guest_view that both kinds of guest share,
  * from the lines of kind `kind` (DT_LINE_COUNTER or DT_LINE_HEARTBEAT):
  * the pause in the window [t0 - margin, max(t1, the target's first such

@@ -225,29 +225,9 @@ int dt_linux_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
 			 s->kernel_text);
 		return -1;
 	}
-	if (s->dropped) {
-		snprintf(why, why_len,
-			 "the guest printed more than %u lines; not analysed",
-			 DT_LINES_MAX);
+	if (dt_view_continuity(s, v, "heartbeat", "heartbeat",
+			       " in SEQ, MONO_NS, PASSES or VERIFIED", why, why_len))
 		return -1;
-	}
-	if (!v->src_last) {
-		snprintf(why, why_len, "no heartbeat from the source");
-		return -1;
-	}
-	if (!v->tgt_lines) {
-		snprintf(why, why_len, "no heartbeat from the target");
-		return -1;
-	}
-	if (v->tgt_first <= v->src_last || v->backwards) {
-		snprintf(why, why_len,
-			 "the heartbeat went back (source's last %" PRIu64
-			 ", target's first %" PRIu64 ", %u step(s) back in "
-			 "SEQ, MONO_NS, PASSES or VERIFIED): the guest "
-			 "restarted or lost state",
-			 v->src_last, v->tgt_first, v->backwards);
-		return -1;
-	}
 	if (v->last_bad || v->last_back) {
 		snprintf(why, why_len,
 			 "the workload counted %u bad page(s) and %u backward "

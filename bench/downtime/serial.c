@@ -461,6 +461,35 @@ void dt_view_fill(const struct dt_serial *s, int kind, uint64_t t0_ns,
 	counters(s, kind, v);
 }
 
+int dt_view_continuity(const struct dt_serial *s, const struct dt_guest_view *v,
+		       const char *line, const char *noun, const char *fields,
+		       char *why, size_t why_len)
+{
+	if (s->dropped) {
+		snprintf(why, why_len,
+			 "the guest printed more than %u lines; not analysed",
+			 DT_LINES_MAX);
+		return -1;
+	}
+	if (!v->src_last) {
+		snprintf(why, why_len, "no %s from the source", line);
+		return -1;
+	}
+	if (!v->tgt_lines) {
+		snprintf(why, why_len, "no %s from the target", line);
+		return -1;
+	}
+	if (v->tgt_first <= v->src_last || v->backwards) {
+		snprintf(why, why_len,
+			 "the %s went back (source's last %" PRIu64
+			 ", target's first %" PRIu64 ", %u step(s) back%s): the "
+			 "guest restarted or lost state",
+			 noun, v->src_last, v->tgt_first, v->backwards, fields);
+		return -1;
+	}
+	return 0;
+}
+
 int dt_serial_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
 		      uint64_t margin_ns, uint32_t cpus,
 		      struct dt_guest_view *v, char *why, size_t why_len)
@@ -471,28 +500,8 @@ int dt_serial_analyse(const struct dt_serial *s, uint64_t t0_ns, uint64_t t1_ns,
 			 s->bad_text);
 		return -1;
 	}
-	if (s->dropped) {
-		snprintf(why, why_len,
-			 "the guest printed more than %u lines; not analysed",
-			 DT_LINES_MAX);
+	if (dt_view_continuity(s, v, "counter line", "counter", "", why, why_len))
 		return -1;
-	}
-	if (!v->src_last) {
-		snprintf(why, why_len, "no counter line from the source");
-		return -1;
-	}
-	if (!v->tgt_lines) {
-		snprintf(why, why_len, "no counter line from the target");
-		return -1;
-	}
-	if (v->tgt_first <= v->src_last || v->backwards) {
-		snprintf(why, why_len,
-			 "the counter went back (source's last %" PRIu64
-			 ", target's first %" PRIu64 ", %u step(s) back): the "
-			 "guest restarted or lost state",
-			 v->src_last, v->tgt_first, v->backwards);
-		return -1;
-	}
 	/* "c N" alone (NCPU 0) comes from a guest that does not say. */
 	if (cpus && v->ncpu && v->ncpu != cpus) {
 		snprintf(why, why_len,

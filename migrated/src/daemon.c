@@ -16,6 +16,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "json.h"
 #include "log.h"
 #include "peer.h"
 #include "vmm_client.h"
@@ -24,14 +25,6 @@
 #define CONSOLE_TAIL_MAX (256u << 10)
 #define STOP_GRACE_MS 3000
 #define MEMORY_MAX (1ull << 40)
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
-}
 
 static int jint(struct json_object *o, const char *key, int64_t *out)
 {
@@ -63,7 +56,7 @@ static struct json_object *vm_json(const struct migd_vm *vm)
 /* The VM named in the request, with the lock held on success. */
 static struct migd_vm *lock_vm(struct migd *d, struct json_object *req, struct json_object **err)
 {
-	const char *name = jstr(req, "name");
+	const char *name = migd_jstr(req, "name");
 	struct migd_vm *vm;
 
 	if (!name) {
@@ -79,19 +72,9 @@ static struct migd_vm *lock_vm(struct migd *d, struct json_object *req, struct j
 	return vm;
 }
 
-static uint64_t memory_in_use(struct migd *d)
-{
-	uint64_t sum = 0;
-
-	for (struct migd_vm *vm = d->vms; vm; vm = vm->next)
-		if (vm->state != MIGD_VM_STOPPED)
-			sum += vm->memory;
-	return sum;
-}
-
 static struct json_object *cmd_vm_start(struct migd *d, struct json_object *req)
 {
-	const char *name = jstr(req, "name"), *kernel = jstr(req, "kernel"), *boot = jstr(req, "boot");
+	const char *name = migd_jstr(req, "name"), *kernel = migd_jstr(req, "kernel"), *boot = migd_jstr(req, "boot");
 	struct json_object *spec, *answer;
 	int64_t memory = 256ll << 20, cpus = 1;
 	struct migd_vm *vm;
@@ -109,10 +92,10 @@ static struct json_object *cmd_vm_start(struct migd *d, struct json_object *req)
 	spec = json_object_new_object();
 	if (kernel) {
 		json_object_object_add(spec, "kernel", json_object_new_string(kernel));
-		if (jstr(req, "initrd"))
-			json_object_object_add(spec, "initrd", json_object_new_string(jstr(req, "initrd")));
-		if (jstr(req, "append"))
-			json_object_object_add(spec, "append", json_object_new_string(jstr(req, "append")));
+		if (migd_jstr(req, "initrd"))
+			json_object_object_add(spec, "initrd", json_object_new_string(migd_jstr(req, "initrd")));
+		if (migd_jstr(req, "append"))
+			json_object_object_add(spec, "append", json_object_new_string(migd_jstr(req, "append")));
 	} else {
 		json_object_object_add(spec, "boot", json_object_new_string(boot));
 	}
@@ -122,11 +105,11 @@ static struct json_object *cmd_vm_start(struct migd *d, struct json_object *req)
 		json_object_put(spec);
 		return vmm_control_error("a VM named %s exists already", name);
 	}
-	if (memory_in_use(d) + (uint64_t)memory > d->cfg->host.max_memory) {
+	if (migd_memory_in_use(d) + (uint64_t)memory > d->cfg->host.max_memory) {
 		pthread_mutex_unlock(&d->lock);
 		json_object_put(spec);
 		return vmm_control_error("not enough memory: %" PRIu64 " MiB of %" PRIu64 " MiB in use",
-					 memory_in_use(d) >> 20, d->cfg->host.max_memory >> 20);
+					 migd_memory_in_use(d) >> 20, d->cfg->host.max_memory >> 20);
 	}
 	vm = migd_vm_new(&d->env, name, (uint64_t)memory, (uint32_t)cpus, spec);
 	if (!vm) {
@@ -195,8 +178,7 @@ static struct json_object *cmd_vm_stop(struct migd *d, struct json_object *req)
 		if (m && m->phase < MIGD_PH_DONE)
 			migd_mig_end(d, m, MIGD_PH_FAILED, "the incoming VM was stopped by the operator");
 	}
-	copy = *vm;
-	copy.boot = NULL;
+	copy = migd_vm_probe(vm);
 	snprintf(name, sizeof(name), "%s", vm->name);
 	vm->state = MIGD_VM_STOPPED;
 	pthread_mutex_unlock(&d->lock);
@@ -264,7 +246,7 @@ static struct json_object *forward(struct migd *d, struct json_object *req, cons
 	struct json_object *err = NULL, *fwd, *a = NULL;
 	struct migd_vm *vm = lock_vm(d, req, &err);
 	char sock[sizeof(vm->sock)], why[512];
-	const char *data = jstr(req, "data"), *how = jstr(req, "how");
+	const char *data = migd_jstr(req, "data"), *how = migd_jstr(req, "how");
 
 	if (!vm)
 		return err;
@@ -288,9 +270,9 @@ static struct json_object *forward(struct migd *d, struct json_object *req, cons
 
 static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 {
-	const char *host = jstr(req, "host");
+	const char *host = migd_jstr(req, "host");
 	struct json_object *err = NULL, *answer;
-	struct migd_vm *vm, copy = { .pid = 0 };
+	struct migd_vm *vm, copy;
 	struct migd_mig *m;
 	uint64_t bandwidth;
 	uint32_t downtime;
@@ -307,17 +289,16 @@ static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 	vm = lock_vm(d, req, &err);
 	if (!vm)
 		return err;
-	copy.pid = vm->pid;
-	memcpy(copy.sock, vm->sock, sizeof(copy.sock));
+	copy = migd_vm_probe(vm);
 	pthread_mutex_unlock(&d->lock);
 	/* Begin: the VM must run here, now. */
 	if (migd_vm_query(&copy) != MIGD_VM_RUNNING)
-		return vmm_control_error("%s is not running here", jstr(req, "name"));
+		return vmm_control_error("%s is not running here", migd_jstr(req, "name"));
 	pthread_mutex_lock(&d->lock);
-	vm = migd_find_vm(d, jstr(req, "name"));
+	vm = migd_find_vm(d, migd_jstr(req, "name"));
 	if (!vm || vm->mig_id[0] || vm->state != MIGD_VM_RUNNING) {
 		pthread_mutex_unlock(&d->lock);
-		return vmm_control_error("%s is busy (%s)", jstr(req, "name"),
+		return vmm_control_error("%s is busy (%s)", migd_jstr(req, "name"),
 					 vm ? migd_vm_state_name(vm->state) : "gone");
 	}
 	if ((r = jint(req, "downtime_ms", &x)) < 0 || (r > 0 && (x < 1 || x > 600000))) {
@@ -360,7 +341,7 @@ static struct json_object *cmd_migrate(struct migd *d, struct json_object *req)
 
 static struct json_object *cmd_status(struct migd *d, struct json_object *req, int history)
 {
-	const char *id = jstr(req, "id");
+	const char *id = migd_jstr(req, "id");
 	struct json_object *answer, *list = json_object_new_array();
 	int found = 0;
 
@@ -393,7 +374,7 @@ static struct json_object *cmd_status(struct migd *d, struct json_object *req, i
 
 static struct json_object *cmd_cancel(struct migd *d, struct json_object *req)
 {
-	const char *id = jstr(req, "id");
+	const char *id = migd_jstr(req, "id");
 	struct migd_mig *m;
 
 	if (!id)
@@ -411,7 +392,7 @@ static struct json_object *cmd_cancel(struct migd *d, struct json_object *req)
 
 static struct json_object *cmd_resolve(struct migd *d, struct json_object *req)
 {
-	const char *how = jstr(req, "how");
+	const char *how = migd_jstr(req, "how");
 	struct json_object *err = NULL;
 	struct migd_vm *vm;
 
@@ -425,14 +406,14 @@ static struct json_object *cmd_resolve(struct migd *d, struct json_object *req)
 		return vmm_control_error("%s has no undetermined migration", vm->name);
 	}
 	pthread_mutex_unlock(&d->lock);
-	migd_log(LOG_NOTICE, "vm %s: the operator resolves its migration: %s", jstr(req, "name"), how);
+	migd_log(LOG_NOTICE, "vm %s: the operator resolves its migration: %s", migd_jstr(req, "name"), how);
 	return forward(d, req, "resolve");
 }
 
 struct json_object *migd_on_command(void *opaque, struct json_object *req)
 {
 	struct migd *d = opaque;
-	const char *cmd = jstr(req, "cmd");
+	const char *cmd = migd_jstr(req, "cmd");
 
 	if (!cmd)
 		return vmm_control_error("missing \"cmd\"");
@@ -445,7 +426,7 @@ struct json_object *migd_on_command(void *opaque, struct json_object *req)
 	if (!strcmp(cmd, "vm-console"))
 		return cmd_vm_console(d, req);
 	if (!strcmp(cmd, "vm-type"))
-		return jstr(req, "data") ? forward(d, req, "console")
+		return migd_jstr(req, "data") ? forward(d, req, "console")
 					 : vmm_control_error("vm-type needs \"data\"");
 	if (!strcmp(cmd, "migrate"))
 		return cmd_migrate(d, req);

@@ -106,6 +106,9 @@ const char *migd_phase_name(enum migd_phase p);
 struct json_object *migd_mig_json(const struct migd_mig *m);
 /* Reads the finished migrations of earlier runs (at start, no threads yet). */
 void migd_history_load(struct migd *d);
+/* Memory of the VMs that are not stopped, incoming ones included (lock
+ * held): what max_memory bounds. */
+uint64_t migd_memory_in_use(struct migd *d);
 /* Recomputes the gauges (lock held). */
 void migd_update_gauges(struct migd *d);
 

@@ -11,43 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "daemon.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 
 #define MEMORY_MAX (1ull << 40)
 #define CPUS_MAX 64
-
-static struct json_object *ok(void)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	return o;
-}
-
-static struct json_object *refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static struct json_object *refuse(const char *fmt, ...)
-{
-	struct json_object *o = json_object_new_object();
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	return o;
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
-}
 
 static int64_t jint(struct json_object *o, const char *key)
 {
@@ -79,17 +50,6 @@ static struct migd_vm *vm_of(struct migd *d, const char *id)
 	return NULL;
 }
 
-/* What identifies the VM's process, for a VMM call without the lock. */
-static struct migd_vm copy_of(const struct migd_vm *vm)
-{
-	struct migd_vm c = { .pid = vm->pid };
-
-	memcpy(c.sock, vm->sock, sizeof(c.sock));
-	memcpy(c.dir, vm->dir, sizeof(c.dir));
-	memcpy(c.name, vm->name, sizeof(c.name));
-	return c;
-}
-
 static uint16_t pick_port(struct migd *d)
 {
 	const struct migd_config *c = d->cfg;
@@ -101,20 +61,10 @@ static uint16_t pick_port(struct migd *d)
 	return p;
 }
 
-static uint64_t memory_in_use(struct migd *d)
-{
-	uint64_t sum = 0;
-
-	for (struct migd_vm *vm = d->vms; vm; vm = vm->next)
-		if (vm->state != MIGD_VM_STOPPED)
-			sum += vm->memory;
-	return sum;
-}
-
 static struct json_object *prepare(struct migd *d, const char *peer, const char *id,
 				   struct json_object *req)
 {
-	const char *name = jstr(req, "vm");
+	const char *name = migd_jstr(req, "vm");
 	int64_t memory = jint(req, "memory"), cpus = jint(req, "cpus");
 	char incoming[300], err[512];
 	struct json_object *answer;
@@ -124,22 +74,22 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 	int r;
 
 	if (!name || !migd_vm_name_ok(name))
-		return refuse("bad VM name");
+		return vmm_control_error("bad VM name");
 	if (memory <= 0 || (uint64_t)memory > MEMORY_MAX || cpus < 1 || cpus > CPUS_MAX)
-		return refuse("bad VM shape: memory %" PRId64 ", %" PRId64 " vCPUs", memory, cpus);
+		return vmm_control_error("bad VM shape: memory %" PRId64 ", %" PRId64 " vCPUs", memory, cpus);
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping) {
 		pthread_mutex_unlock(&d->lock);
-		return refuse("%s is shutting down", d->cfg->host.name);
+		return vmm_control_error("%s is shutting down", d->cfg->host.name);
 	}
 	if (migd_find_vm(d, name)) {
 		pthread_mutex_unlock(&d->lock);
-		return refuse("a VM named %s already exists on %s", name, d->cfg->host.name);
+		return vmm_control_error("a VM named %s already exists on %s", name, d->cfg->host.name);
 	}
-	in_use = memory_in_use(d);
+	in_use = migd_memory_in_use(d);
 	if (in_use + (uint64_t)memory > d->cfg->host.max_memory) {
 		pthread_mutex_unlock(&d->lock);
-		return refuse("not enough memory on %s: %" PRIu64 " MiB of %" PRIu64
+		return vmm_control_error("not enough memory on %s: %" PRIu64 " MiB of %" PRIu64
 			      " MiB in use, %s needs %" PRIu64 " MiB",
 			      d->cfg->host.name, in_use >> 20, d->cfg->host.max_memory >> 20, name,
 			      (uint64_t)memory >> 20);
@@ -149,7 +99,7 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 	if (!m) {
 		migd_vm_free(vm);
 		pthread_mutex_unlock(&d->lock);
-		return refuse("out of memory");
+		return vmm_control_error("out of memory");
 	}
 	vm->state = MIGD_VM_INCOMING;
 	vm->spawning = 1;
@@ -172,14 +122,14 @@ static struct json_object *prepare(struct migd *d, const char *peer, const char 
 		migd_drop_vm(d, vm);
 		migd_mig_end(d, m, MIGD_PH_FAILED, "%s", err);
 		pthread_mutex_unlock(&d->lock);
-		return refuse("%s", err);
+		return vmm_control_error("%s", err);
 	}
 	m->phase = MIGD_PH_PERFORM;
 	migd_update_gauges(d);
 	pthread_mutex_unlock(&d->lock);
 	migd_logkv(LOG_INFO, "migration phase", "id", id, "vm", name, "peer", peer,
 		   "direction", "in", "phase", "prepare", "address", incoming, NULL);
-	answer = ok();
+	answer = vmm_control_ok();
 	json_object_object_add(answer, "address", json_object_new_string(incoming));
 	return answer;
 }
@@ -195,16 +145,16 @@ static struct json_object *finish(struct migd *d, const char *peer, const char *
 	m = migd_find_mig(d, id);
 	if (!vm || !m || m->dir != MIGD_DIR_IN || strcmp(m->peer, peer)) {
 		pthread_mutex_unlock(&d->lock);
-		return refuse("no incoming migration %s from %s here", id, peer);
+		return vmm_control_error("no incoming migration %s from %s here", id, peer);
 	}
-	c = copy_of(vm);
+	c = migd_vm_probe(vm);
 	pthread_mutex_unlock(&d->lock);
 	s = migd_vm_query(&c);
 	pthread_mutex_lock(&d->lock);
 	vm = vm_of(d, id);
 	if (!vm || s != MIGD_VM_RUNNING) {
 		pthread_mutex_unlock(&d->lock);
-		return refuse("the guest of %s does not run here (%s)", id, migd_vm_state_name(s));
+		return vmm_control_error("the guest of %s does not run here (%s)", id, migd_vm_state_name(s));
 	}
 	vm->state = MIGD_VM_RUNNING;
 	vm->mig_id[0] = vm->mig_peer[0] = '\0';
@@ -214,7 +164,7 @@ static struct json_object *finish(struct migd *d, const char *peer, const char *
 	pthread_mutex_unlock(&d->lock);
 	migd_log(LOG_INFO, "migration %s: vm=%s from=%s phase=finish: the guest runs here", id,
 		 c.name, peer);
-	return ok();
+	return vmm_control_ok();
 }
 
 /* Whether the guest of migration `id` ran here, from what the VMM says
@@ -240,13 +190,13 @@ static struct json_object *abort_incoming(struct migd *d, const char *peer, cons
 	m = migd_find_mig(d, id);
 	if (!vm || !m || m->dir != MIGD_DIR_IN || strcmp(m->peer, peer)) {
 		pthread_mutex_unlock(&d->lock);
-		return ok();  /* nothing (left) here for that peer */
+		return vmm_control_ok();  /* nothing (left) here for that peer */
 	}
 	if (vm->spawning) {
 		pthread_mutex_unlock(&d->lock);
-		return refuse("the VMM of %s is still starting; ask again", id);
+		return vmm_control_error("the VMM of %s is still starting; ask again", id);
 	}
-	c = copy_of(vm);
+	c = migd_vm_probe(vm);
 	arrived = vm->arrived_at != 0;
 	pthread_mutex_unlock(&d->lock);
 	/* A guest that runs here is the only copy: the source committed and
@@ -254,7 +204,7 @@ static struct json_object *abort_incoming(struct migd *d, const char *peer, cons
 	if (!strcmp(arrival_state(&c, arrived), "running")) {
 		migd_log(LOG_WARNING, "migration %s: %s asks to abort, but the guest runs here; kept",
 			 id, peer);
-		return refuse("the guest of %s runs on %s: not discarded", id, d->cfg->host.name);
+		return vmm_control_error("the guest of %s runs on %s: not discarded", id, d->cfg->host.name);
 	}
 	migd_vm_kill(&c, 0);
 	pthread_mutex_lock(&d->lock);
@@ -268,7 +218,7 @@ static struct json_object *abort_incoming(struct migd *d, const char *peer, cons
 		migd_mig_end(d, m, MIGD_PH_FAILED, "the source gave up");
 	pthread_mutex_unlock(&d->lock);
 	migd_log(LOG_INFO, "migration %s: from=%s aborted by the source; copy discarded", id, peer);
-	return ok();
+	return vmm_control_ok();
 }
 
 /*
@@ -294,7 +244,7 @@ static struct json_object *query(struct migd *d, const char *peer, const char *i
 	if (vm && vm->spawning)
 		vm = NULL;  /* "pending" below, from the record */
 	if (vm && !strcmp(vm->mig_peer, peer)) {
-		c = copy_of(vm);
+		c = migd_vm_probe(vm);
 		arrived = vm->arrived_at != 0;
 		have_vm = 1;
 	}
@@ -307,7 +257,7 @@ static struct json_object *query(struct migd *d, const char *peer, const char *i
 	pthread_mutex_unlock(&d->lock);
 	if (have_vm && !strcmp(state, "unknown"))
 		state = arrival_state(&c, arrived);
-	answer = ok();
+	answer = vmm_control_ok();
 	json_object_object_add(answer, "state", json_object_new_string(state));
 	return answer;
 }
@@ -316,10 +266,10 @@ struct json_object *migd_peer_request(void *opaque, const char *peer,
 				      struct json_object *req)
 {
 	struct migd *d = opaque;
-	const char *op = jstr(req, "op"), *id = jstr(req, "id");
+	const char *op = migd_jstr(req, "op"), *id = migd_jstr(req, "id");
 
 	if (!op || !id_ok(id))
-		return refuse("a request needs \"op\" and a migration \"id\"");
+		return vmm_control_error("a request needs \"op\" and a migration \"id\"");
 	if (!strcmp(op, "prepare"))
 		return prepare(d, peer, id, req);
 	if (!strcmp(op, "finish"))
@@ -328,5 +278,5 @@ struct json_object *migd_peer_request(void *opaque, const char *peer,
 		return abort_incoming(d, peer, id);
 	if (!strcmp(op, "query"))
 		return query(d, peer, id);
-	return refuse("unknown op \"%.32s\"", op);
+	return vmm_control_error("unknown op \"%.32s\"", op);
 }

@@ -121,7 +121,6 @@ static void on_tick(uv_timer_t *t)
 {
 	struct migd *d = t->data;
 	struct watch {
-		char name[MIGD_VM_NAME_MAX];
 		struct migd_vm copy;
 		enum migd_vm_state now;
 	} *w = NULL;
@@ -139,10 +138,7 @@ static void on_tick(uv_timer_t *t)
 				break;
 			w = bigger;
 		}
-		memcpy(w[n].name, vm->name, sizeof(w[n].name));
-		memset(&w[n].copy, 0, sizeof(w[n].copy));
-		w[n].copy.pid = vm->pid;
-		memcpy(w[n].copy.sock, vm->sock, sizeof(vm->sock));
+		w[n].copy = migd_vm_probe(vm);
 		n++;
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -150,7 +146,7 @@ static void on_tick(uv_timer_t *t)
 		w[i].now = migd_vm_query(&w[i].copy);
 	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; i < n; i++) {
-		struct migd_vm *vm = migd_find_vm(d, w[i].name);
+		struct migd_vm *vm = migd_find_vm(d, w[i].copy.name);
 
 		if (!vm || vm->spawning || vm->state == MIGD_VM_MIGRATING ||
 		    vm->state == MIGD_VM_UNDETERMINED)
@@ -284,22 +280,6 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
-static int mkdirs(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(tmp, 0755) && errno != EEXIST ? -errno : 0;
-}
-
 static int setup(struct migd *d, char *err, size_t err_len)
 {
 	const struct migd_config *c = d->cfg;
@@ -314,7 +294,8 @@ static int setup(struct migd *d, char *err, size_t err_len)
 			 c->path);
 		return -EINVAL;
 	}
-	if ((r = mkdirs(c->host.state_dir)) || (r = mkdirs(c->host.run_dir))) {
+	/* 0755: the sockets' and files' own modes guard what is inside. */
+	if ((r = migd_mkdir_p(c->host.state_dir, 0755)) || (r = migd_mkdir_p(c->host.run_dir, 0755))) {
 		snprintf(err, err_len, "directories %s, %s: %s", c->host.state_dir, c->host.run_dir,
 			 strerror(-r));
 		return r;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
@@ -64,14 +65,6 @@ static uint64_t jget_u64(struct json_object *o, const char *key)
 	struct json_object *v;
 
 	return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_int64(v) : 0;
-}
-
-static const char *jget_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
 }
 
 /* One request to the peer daemon of job `j`. */
@@ -126,7 +119,7 @@ static void take_progress(struct job *j, struct json_object *mig)
 static int report_says_done(struct job *j)
 {
 	struct json_object *o = json_object_from_file(j->report);
-	const char *phase = o ? jget_str(o, "phase") : NULL;
+	const char *phase = o ? migd_jstr(o, "phase") : NULL;
 	int done = phase && !strcmp(phase, "done");
 
 	if (done)
@@ -175,7 +168,7 @@ static enum outcome follow(struct job *j, char *why, size_t why_len)
 		}
 		json_object_object_get_ex(st, "migration", &mig);
 		take_progress(j, mig);
-		vm_state = jget_str(st, "vm");
+		vm_state = migd_jstr(st, "vm");
 		if (!vm_state)
 			vm_state = "";
 		if (!strcmp(vm_state, "migrated")) {
@@ -187,7 +180,7 @@ static enum outcome follow(struct job *j, char *why, size_t why_len)
 			return OUT_UNDETERMINED;
 		}
 		if (strcmp(vm_state, "migrating")) {
-			const char *e = mig ? jget_str(mig, "error_text") : NULL;
+			const char *e = mig ? migd_jstr(mig, "error_text") : NULL;
 
 			snprintf(why, why_len, "%s", e && *e ? e : "the migration ended without a reason");
 			json_object_put(st);
@@ -202,17 +195,15 @@ static enum outcome follow(struct job *j, char *why, size_t why_len)
  * call: a copy of what identifies the process. */
 static enum migd_vm_state query_vm(struct migd *d, const char *name)
 {
-	struct migd_vm copy = { .pid = 0 };
+	struct migd_vm probe;
 	struct migd_vm *vm;
 
 	pthread_mutex_lock(&d->lock);
 	vm = migd_find_vm(d, name);
-	if (vm) {
-		copy.pid = vm->pid;
-		memcpy(copy.sock, vm->sock, sizeof(copy.sock));
-	}
+	if (vm)
+		probe = migd_vm_probe(vm);
 	pthread_mutex_unlock(&d->lock);
-	return vm ? migd_vm_query(&copy) : MIGD_VM_STOPPED;
+	return vm ? migd_vm_query(&probe) : MIGD_VM_STOPPED;
 }
 
 /* Undetermined: ask the target until one side knows. Returns the outcome
@@ -234,7 +225,7 @@ static enum outcome settle(struct job *j, char *why, size_t why_len)
 			return OUT_FAILED;
 		}
 		if (!call_peer(j, "query", NULL, &a, err, sizeof(err))) {
-			state = jget_str(a, "state");
+			state = migd_jstr(a, "state");
 			if (state && !strcmp(state, "running"))
 				how = "target-running";
 			else if (state && !strcmp(state, "discarded"))
@@ -280,7 +271,7 @@ static int prepare(struct job *j, char *why, size_t why_len)
 	pthread_mutex_unlock(&j->d->lock);
 	r = call_peer(j, "prepare", req, &a, why, why_len);
 	if (!r) {
-		addr = jget_str(a, "address");
+		addr = migd_jstr(a, "address");
 		if (!addr || strlen(addr) >= sizeof(j->m->address)) {
 			snprintf(why, why_len, "%s answered prepare without an address", j->peer);
 			r = -EPROTO;
@@ -417,8 +408,7 @@ int migd_migration_start(struct migd *d, struct migd_mig *m)
 	snprintf(j->vm, sizeof(j->vm), "%s", m->vm);
 	snprintf(j->sock, sizeof(j->sock), "%s", vm->sock);
 	snprintf(j->report, sizeof(j->report), "%s/report.json", vm->dir);
-	j->probe.pid = vm->pid;
-	memcpy(j->probe.sock, vm->sock, sizeof(j->probe.sock));
+	j->probe = migd_vm_probe(vm);
 	snprintf(j->peer, sizeof(j->peer), "%s", pa->name);
 	snprintf(j->peer_host, sizeof(j->peer_host), "%s", pa->addr.host);
 	j->peer_port = pa->addr.port;

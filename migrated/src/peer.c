@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "control.h"
 #include "tls.h"
 
 #define SERVE_TIMEOUT_MS 15000
@@ -137,15 +138,6 @@ const char *migd_peer_cert_name(X509 *cert, char *buf, size_t len)
 	return found;
 }
 
-static struct json_object *error_object(const char *msg)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	return o;
-}
-
 static void *serve(void *arg)
 {
 	struct conn *c = arg;
@@ -166,7 +158,7 @@ static void *serve(void *arg)
 	if (!name) {
 		/* Chained to our CA, but not a name we accept: say so, the
 		 * operator over there needs to know. */
-		answer = error_object("this host does not accept your certificate's name");
+		answer = vmm_control_error("this host does not accept your certificate's name");
 		write_line(ssl, answer);
 		json_object_put(answer);
 		goto out_shutdown;

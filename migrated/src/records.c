@@ -201,6 +201,16 @@ void migd_mig_end(struct migd *d, struct migd_mig *m, enum migd_phase phase,
 	migd_update_gauges(d);
 }
 
+uint64_t migd_memory_in_use(struct migd *d)
+{
+	uint64_t sum = 0;
+
+	for (struct migd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->state != MIGD_VM_STOPPED)
+			sum += vm->memory;
+	return sum;
+}
+
 void migd_update_gauges(struct migd *d)
 {
 	unsigned running = 0, in_progress = 0, undetermined = 0;

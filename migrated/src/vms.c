@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "vmm_client.h"
 
 #define VM_JSON_MAX (64u << 10)
@@ -78,7 +79,17 @@ void migd_vm_free(struct migd_vm *vm)
 	free(vm);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+struct migd_vm migd_vm_probe(const struct migd_vm *vm)
+{
+	struct migd_vm p = { .pid = vm->pid, .state = vm->state };
+
+	memcpy(p.name, vm->name, sizeof(p.name));
+	memcpy(p.sock, vm->sock, sizeof(p.sock));
+	memcpy(p.dir, vm->dir, sizeof(p.dir));
+	return p;
+}
+
+int migd_mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[PATH_MAX];
 
@@ -261,14 +272,6 @@ out_pid_pipe:
 	return r;
 }
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v) : NULL;
-}
-
 int migd_vm_spawn(const struct migd_vm_env *env, struct migd_vm *vm,
 		  const char *incoming, const char *peer, char *err, size_t err_len)
 {
@@ -279,12 +282,12 @@ int migd_vm_spawn(const struct migd_vm_env *env, struct migd_vm *vm,
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	int argc = 0, r;
 
-	r = mkdir_p(vm->dir, 0750);
+	r = migd_mkdir_p(vm->dir, 0750);
 	if (!r) {
 		char run[PATH_MAX + 8];
 
 		snprintf(run, sizeof(run), "%s/vms", env->run_dir);
-		r = mkdir_p(run, 0750);
+		r = migd_mkdir_p(run, 0750);
 	}
 	if (r) {
 		snprintf(err, err_len, "cannot create the directories of VM %s: %s", vm->name,
@@ -323,15 +326,15 @@ int migd_vm_spawn(const struct migd_vm_env *env, struct migd_vm *vm,
 		argv[argc++] = "--tls-peer";
 		argv[argc++] = peer;
 	} else {
-		const char *kernel = jstr(vm->boot, "kernel"), *boot = jstr(vm->boot, "boot");
+		const char *kernel = migd_jstr(vm->boot, "kernel"), *boot = migd_jstr(vm->boot, "boot");
 
 		argv[argc++] = "-m";
 		argv[argc++] = mem;
 		argv[argc++] = "-c";
 		argv[argc++] = cpus;
 		if (kernel) {
-			const char *initrd = jstr(vm->boot, "initrd");
-			const char *append = jstr(vm->boot, "append");
+			const char *initrd = migd_jstr(vm->boot, "initrd");
+			const char *append = migd_jstr(vm->boot, "append");
 
 			argv[argc++] = "--kernel";
 			argv[argc++] = kernel;

@@ -86,6 +86,16 @@ int migd_vm_spawn(const struct migd_vm_env *env, struct migd_vm *vm,
 /* Rewrites vm.json (after a state change the next daemon must know). */
 int migd_vm_save(const struct migd_vm *vm);
 
+/*
+ * What identifies the VM's process (name, pid, socket, directory), for a
+ * call to its VMM made without the daemon's lock: the record itself may
+ * change or go meanwhile. Owns nothing.
+ */
+struct migd_vm migd_vm_probe(const struct migd_vm *vm);
+
+/* mkdir -p: every missing directory of `path` with `mode`. 0 or -errno. */
+int migd_mkdir_p(const char *path, mode_t mode);
+
 /* 1 if the VM's process is alive (and is the same process). */
 int migd_vm_alive(const struct migd_vm *vm);
 
