@@ -162,7 +162,9 @@ workload_guest() {
 		printf "%.1f", $1 - t0; exit }' "$LOG")
 	pass "workload guest: init ready ${boot} s after QEMU started"
 
-	if wait_for ' workload: start mib=32 rate=4 period=100 threads=2 pages=8192$' 30; then
+	# Not anchored at the start: the shell, started at the same moment,
+	# may put its prompt ("vmm# ") in front of the line.
+	if wait_for 'workload: start mib=32 rate=4 period=100 threads=2 pages=8192$' 30; then
 		pass "workload guest: workload started with the command line's arguments"
 	else
 		fail "workload guest: no matching 'workload: start' line"
